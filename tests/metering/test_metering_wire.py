@@ -4,6 +4,8 @@ with the same field values and no malformed packet."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import zigpy.types as t
 from hypothesis import given
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.smartenergy import Metering as ZigpyMetering
 
-from tests.clusters.se_frames import air_frame, dissect, zcl_frame
+from tests.clusters.se_frames import air_frame, dissect, tshark, zcl_frame
 from zse.errors import DecodeError, InvalidFrame
 from zse.metering.snapshot_types import ScheduleEntry, SnapshotSchedules, schedule_field
 from zse.metering.wire import Metering
@@ -36,6 +38,13 @@ NOT_IN_ZIGPY = {
 } | {  # the SE 1.2 supply control attributes but Supply Status (zse.metering.supply)
     a.name.lower() for a in ids.MeteringAttribute if 0x0605 <= a <= 0x0B15
 }
+#: SE 1.2's tier summations above tier 15 (D.3.2.2.2), by name -> id (zigpy has 1-15)
+TIERS_ABOVE_15 = {
+    f"current_tier{tier}_summ_{way}": ids.tier_summation_attribute(tier, received=way == "received")
+    for tier in range(16, ids.MAX_TIER + 1)
+    for way in ("delivered", "received")
+}
+NOT_IN_ZIGPY |= set(TIERS_ABOVE_15)
 
 
 def test_definitions_use_the_ids():
@@ -47,8 +56,37 @@ def test_definitions_use_the_ids():
     ):
         assert {d.name: d.id for d in defs} == {c.name.lower(): c.value for c in commands}
     assert {d.name: d.id for d in Metering.AttributeDefs} == {
-        a.name.lower(): a.value for a in ids.MeteringAttribute
+        **{a.name.lower(): a.value for a in ids.MeteringAttribute},
+        **TIERS_ABOVE_15,
     }
+
+
+def test_tier_summation_ids_are_two_a_tier_from_0x0100():
+    assert ids.tier_summation_attribute(1) == ids.MeteringAttribute.CURRENT_TIER1_SUMM_DELIVERED
+    assert ids.tier_summation_attribute(15, received=True) == 0x011D
+    assert ids.tier_summation_attribute(16) == 0x011E
+    assert ids.tier_summation_attribute(48, received=True) == 0x015F
+    for tier in (0, 49):
+        with pytest.raises(ValueError, match=f"tier {tier} has no summation attribute"):
+            ids.tier_summation_attribute(tier)
+
+
+@pytest.mark.oracle
+def test_wireshark_names_each_tier_summation_id():
+    """Wireshark's value strings for Metering attribute ids (packet-zbee-zcl-se.c) name
+    CurrentTierNSummationDelivered / Received, N 1-48, at zse's ids."""
+    out = subprocess.run(
+        [tshark(), "-G", "values"], capture_output=True, text=True, check=True
+    ).stdout
+    names = {
+        int(row[2]): row[3]
+        for line in out.splitlines()
+        if (row := line.split("\t"))[:2] == ["V", "zbee_zcl_se.met.attr_id"]
+    }
+    for tier in range(1, ids.MAX_TIER + 1):
+        for way, received in (("Delivered", False), ("Received", True)):
+            attribute = ids.tier_summation_attribute(tier, received=received)
+            assert names[attribute] == f"Current Tier {tier} Summation {way}"
 
 
 def test_zigpy_definitions_are_used_where_zigpy_has_them():

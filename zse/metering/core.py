@@ -15,6 +15,16 @@ summation at or above 2^48 is taken modulo 2^48, and a value below the one held 
 rollover, not a decrease, when going forward across 2^48 is the shorter way (less than half
 the register, 2^47: serial number arithmetic as RFC 1982 section 3.2 defines it); the
 interval it falls in counts the consumption across the wrap.
+
+Tier summations (the TOU Information set, D.3.2.2.2): the shell tells the core the price tier
+in force (:meth:`MeterCore.set_tier`, 1-48 as Publish Price's tier fields joined number them,
+D.4.2.4.1; 0 no tier); each reading's advance since the previous one (delivered, and received
+on a two-way meter) is added to the tier in force when it is taken, into
+CurrentTierNSummationDelivered / Received (uint48, rolling over as the summations do). What is
+read while no tier is in force, and a register that goes back, count in no tier (zse's
+choice: the tiers then sum to less than the summation, never more). A tier's registers exist
+from the first time it is in force (before: UNSUPPORTED_ATTRIBUTE, as for any attribute a
+meter does not hold); they are kept with the profile (:meth:`MeterCore.snapshot`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from zse.errors import ZseError
 from zse.records import Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, check
 from zse.se.frames import max_zcl_payload
+from zse.se.ids import MAX_TIER, tier_summation_attribute
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
 from zse.zcl.reporting import Report, ReportingConfig, ReportingEngine
@@ -153,7 +164,9 @@ _PROFILE_SHAPE = Fields(
             key=int,
         ),
         "values": MapOf(Int(-(1 << 23), _UINT48), key=int),
-    }
+    },
+    # absent from the records of releases before tier summations
+    optional={"tiers": MapOf(TupleOf(Int(0, _UINT48), Opt(Int(0, _UINT48))), key=int)},
 )
 
 
@@ -306,6 +319,8 @@ class MeterCore(Generic[D]):
         self._start: dict[IntervalChannel, int | None] = {
             channel: self._summation(channel) for channel in self._channels
         }
+        #: The price tier in force (:meth:`set_tier`), 0 none.
+        self._tier = 0
         if initial is not None:
             self.begin(initial, now)
 
@@ -318,6 +333,44 @@ class MeterCore(Generic[D]):
         before the first reading of it); not a Multiplier not configured, nor the demand of a
         meter built without it."""
         return self.reporting.supports(attribute)
+
+    @property
+    def tier(self) -> int:
+        """The price tier in force (:meth:`set_tier`): 1-48, 0 none."""
+        return self._tier
+
+    def set_tier(self, tier: int) -> None:
+        """The price tier now in force (D.3.2.2.2): 1-48 as Publish Price's Price Tier and
+        Extended Price Tier fields joined number them (D.4.2.4.1; 0 no tier, the Price Tier
+        field's "no tier"), ``ValueError`` otherwise. Readings taken from now on add their
+        advance to its CurrentTierNSummationDelivered (and Received on a two-way meter),
+        which the meter holds from now on, at 0 the first time."""
+        if not 0 <= tier <= MAX_TIER:
+            raise ValueError(f"price tier {tier} is outside 0-{MAX_TIER}")
+        self._tier = tier
+        if tier:
+            self._hold_tier(tier, 0, None if self.delivered_only else 0, keep=True)
+
+    def _hold_tier(self, tier: int, delivered: int, received: int | None, *, keep: bool) -> None:
+        """Hold tier ``tier``'s registers (``keep``: as they are when already held)."""
+        for attribute, value in (
+            (tier_summation_attribute(tier), delivered),
+            (tier_summation_attribute(tier, received=True), received),
+        ):
+            if value is None or (keep and self.reporting.value(attribute) is not None):
+                continue
+            self.reporting.add_attribute(attribute, analog=True)
+            self.reporting.update(attribute, value)
+
+    def tiers(self) -> dict[int, tuple[int, int | None]]:
+        """Each tier held: (CurrentTierNSummationDelivered, Received; None on a
+        delivered-only meter)."""
+        held: dict[int, tuple[int, int | None]] = {}
+        for tier in range(1, MAX_TIER + 1):
+            delivered = self.read(tier_summation_attribute(tier))
+            if delivered is not None:
+                held[tier] = (delivered, self.read(tier_summation_attribute(tier, received=True)))
+        return held
 
     def set_supply_status(self, status: int) -> None:
         """The meter's Supply Status (SE 1.2, 0x0014) is now ``status``, as its supply control
@@ -350,6 +403,7 @@ class MeterCore(Generic[D]):
                 for channel, ring in self._rings.items()
             },
             "values": {str(int(a)): value for a in _RANGES if (value := self.read(a)) is not None},
+            "tiers": {str(tier): list(held) for tier, held in self.tiers().items()},
         }
 
     def restore(self, record: Any) -> None:
@@ -370,6 +424,7 @@ class MeterCore(Generic[D]):
             raise Mismatch(".values: a delivered-only meter has no summation received")
         if not self.demand:  # stored while it had one: not a reading it has now
             values.pop(A.INSTANTANEOUS_DEMAND, None)
+        tiers = self._stored_tiers(record.get("tiers", {}))
         self._interval_end = record["interval_end"]
         for channel, ring in self._rings.items():
             stored = record["channels"][str(int(channel))]
@@ -379,6 +434,21 @@ class MeterCore(Generic[D]):
             self._start[channel] = stored["start"]
         for attribute, value in values.items():
             self.reporting.update(attribute, value)
+        for tier, (delivered, received) in tiers.items():
+            self._hold_tier(tier, delivered, received, keep=False)
+
+    def _stored_tiers(self, stored: Mapping[str, Any]) -> dict[int, tuple[int, int | None]]:
+        """A snapshot's tier summations (shape checked), this meter's or ``Mismatch``: tiers
+        1-48, a summation received exactly when the meter is two-way."""
+        tiers: dict[int, tuple[int, int | None]] = {}
+        for key, (delivered, received) in stored.items():
+            tier = int(key)
+            if not 1 <= tier <= MAX_TIER:
+                raise Mismatch(f".tiers: {tier} is not a tier (1-{MAX_TIER})")
+            if (received is None) != self.delivered_only:
+                raise Mismatch(f".tiers: tier {tier}'s summation received is not this meter's")
+            tiers[tier] = (delivered, received)
+        return tiers
 
     def _summation(self, channel: IntervalChannel) -> int:
         return self.reporting.value(self._channels[channel]) or 0
@@ -436,6 +506,8 @@ class MeterCore(Generic[D]):
             raise ValueError("a meter without InstantaneousDemand has no demand")
         if now >= self._interval_end:
             self._close_intervals(now)
+        if self._tier and not first:
+            self._add_to_tier(delivered, received)
         for attribute, value in (
             (A.CURRENT_SUMM_DELIVERED, delivered),
             (A.CURRENT_SUMM_RECEIVED, received),
@@ -444,6 +516,23 @@ class MeterCore(Generic[D]):
         ):
             if value is not None:
                 self.reporting.update(attribute, value)
+
+    def _add_to_tier(self, delivered: int | None, received: int | None) -> None:
+        """Add the summations' advance since the readings held (across a rollover,
+        :func:`summation_advance`; a register that went back adds nothing) to the tier in
+        force, its registers rolling over at 2^48 as the summations do."""
+        for summation, value, was_received in (
+            (A.CURRENT_SUMM_DELIVERED, delivered, False),
+            (A.CURRENT_SUMM_RECEIVED, received, True),
+        ):
+            held = self.reporting.value(summation)
+            if value is None or held is None:
+                continue
+            advance = summation_advance(held, value)
+            register = tier_summation_attribute(self._tier, received=was_received)
+            if advance > 0:
+                total = (self.reporting.value(register) or 0) + advance
+                self.reporting.update(register, total % _REGISTER)
 
     def _close_intervals(self, now: int) -> None:
         """Append every interval ended by ``now``: the first holds what was read since the

@@ -41,7 +41,12 @@ from zse.metering.snapshots import COMMANDS as SNAPSHOT_COMMANDS
 from zse.metering.snapshots import SnapshotCore
 from zse.metering.supply import SupplyServerProtocol
 from zse.metering.wire import GetProfileResponse, Metering
-from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
+from zse.se.ids import (
+    METERING,
+    MeteringClientCommand,
+    MeteringServerCommand,
+    tier_summation_attribute,
+)
 from zse.se.ids import MeteringAttribute as A
 from zse.zcl.codec import decode_command, encode_command, refusal
 from zse.zcl.delivery import Destination
@@ -53,6 +58,7 @@ __all__ = [
     "FAST_POLL_MAX_MINUTES",
     "FAST_POLL_UPDATE_PERIOD",
     "FORMATTING_ATTRIBUTES",
+    "TIERS_PER_READ",
     "AttributeUnsupported",
     "FastPollGranted",
     "MeterReading",
@@ -61,6 +67,7 @@ __all__ = [
     "MeteringClientProtocol",
     "Polling",
     "ReportingConfigured",
+    "TierSummation",
     "attribute_type_id",
     "configure_reporting_payload",
     "decode_global",
@@ -461,6 +468,22 @@ class MeterReading:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TierSummation:
+    """A tier's CurrentTierNSummationDelivered / Received (D.3.2.2.2) as the display shows
+    them (the meter's formatting, as the summation's); None: the meter does not hold it."""
+
+    tier: int
+    delivered: Reading | None
+    received: Reading | None
+
+
+#: Tiers whose two summations one Read Attributes asks for: each answer record of a uint48
+#: takes 10 octets (id 2, status 1, type 1, value 6, ZCL 2.5.2.1), and 6 fit the 70 octets of
+#: one APS-encrypted unicast frame (:func:`zse.se.frames.max_zcl_payload`; zse's choice).
+TIERS_PER_READ: Final = 3
+
+
+@dataclass(frozen=True, kw_only=True)
 class AttributeUnsupported:
     """The meter answered a Read Attributes or Configure Reporting of ``attribute``
     (summation or demand) ``UNSUPPORTED_ATTRIBUTE`` (ZCL 2.5.2.1, 2.5.8.1) at ``at``: it does
@@ -582,6 +605,49 @@ class MeteringClientProtocol:
         summation and demand."""
         wanted = (*FORMATTING_ATTRIBUTES, *_VALUES) if self.formatting is None else _VALUES
         return self._send(_G.Read_Attributes, read_attributes_payload(wanted))
+
+    def tier_requests(self, tiers: Iterable[int]) -> tuple[Send, ...]:
+        """Read Attributes of ``tiers``' CurrentTierNSummationDelivered and Received
+        (D.3.2.2.2; tiers 1-48, ``ValueError`` otherwise), :data:`TIERS_PER_READ` tiers a
+        request so that each answer fits one frame."""
+        wanted = [
+            tier_summation_attribute(tier, received=received)
+            for tier in dict.fromkeys(tiers)
+            for received in (False, True)
+        ]
+        step = 2 * TIERS_PER_READ
+        return tuple(
+            self._send(_G.Read_Attributes, read_attributes_payload(wanted[at : at + step]))
+            for at in range(0, len(wanted), step)
+        )
+
+    def tier_summations(
+        self, tiers: Iterable[int], replies: Iterable[ZclMessage]
+    ) -> dict[int, TierSummation]:
+        """Each of ``tiers`` as the Read Attributes Responses to :meth:`tier_requests` carry
+        it, shown as the meter's formatting says (D.3.2.2.4.4, as CurrentSummationDelivered);
+        ``None`` for a summation the meter does not hold. :class:`DecodeError` for an answer
+        that is not a Read Attributes Response or does not decode, or when the formatting is
+        not known yet."""
+        tiers = tuple(tiers)
+        formatting = self.formatting
+        if formatting is None:
+            raise DecodeError("the meter's formatting is not known: tier summations not shown")
+        values: dict[int, Reading] = {}
+        for reply in replies:
+            if reply.is_cluster_command or reply.command_id != _G.Read_Attributes_rsp:
+                raise DecodeError(f"the meter answered 0x{reply.command_id:02X}, not a read")
+            for record in decode_global(reply).status_records:
+                if record.status == foundation.Status.SUCCESS and record.value is not None:
+                    values[int(record.attrid)] = formatting.summation(int(record.value.value))
+        return {
+            tier: TierSummation(
+                tier=tier,
+                delivered=values.get(tier_summation_attribute(tier)),
+                received=values.get(tier_summation_attribute(tier, received=True)),
+            )
+            for tier in tiers
+        }
 
     def configure_request(self, attributes: Iterable[int] = _VALUES) -> Send:
         """Configure Reporting for summation and demand (ZCL 2.5.7), or ``attributes``."""

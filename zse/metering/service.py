@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
@@ -51,6 +51,7 @@ from zse.metering.protocol import (
     MeterServerProtocol,
     Polling,
     ReportingConfigured,
+    TierSummation,
     attribute_type_id,
     decode_global,
     profile_answer,
@@ -82,7 +83,7 @@ from zse.metering.supply import (
     supply_status_read_request,
 )
 from zse.records import Fields, Int, Mismatch, RecordError, check, load_each
-from zse.se.ids import METERING
+from zse.se.ids import METERING, tier_summation_attribute
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import IntervalChannel
 from zse.store import Batch, Store
@@ -108,6 +109,7 @@ __all__ = [
     "Polling",
     "ProfileRefused",
     "ReportingConfigured",
+    "TierSummation",
     "find_meter",
 ]
 
@@ -122,6 +124,8 @@ _SUPPLY_KEY = "supply"
 _SNAPSHOTS_KEY = "snapshots"
 #: The journal kind of a supply event stored with the supply and not yet told.
 _TOLD = "told"
+#: A tier's two summations: delivered, received (D.3.2.2.2).
+_BOTH = (False, True)
 _MeterEvent = ReportingConfigured | FastPollGranted | SupplyEvent
 _REPORT_SHAPE = Fields(
     {
@@ -208,6 +212,10 @@ class MeteringServer:
     Supply Status (0x0014) is then reportable like the other attributes, on each change
     whatever its cause; its records are stored with the others, and after a restart the
     Supply Status stored counts as reported.
+    ``tier``: the price tier in force at a time (1-48, 0 none), asked at each reading taken:
+    the reading's advance goes to that tier's CurrentTierNSummationDelivered / Received
+    (D.3.2.2.2, :meth:`MeterCore.set_tier <zse.metering.core.MeterCore.set_tier>`), stored
+    with the profile; None: the meter keeps no tier summations.
     """
 
     def __init__(
@@ -229,8 +237,12 @@ class MeteringServer:
         supply: bool = False,
         authorize: Callable[[ZclMessage], bool] | None = None,
         snapshot_capacity: int = MAX_SNAPSHOTS,
+        tier: Callable[[int], int] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        #: The price tier in force at a time (0 none; the ESI's, from its Price server):
+        #: asked at each reading, which adds its advance to that tier's summations.
+        self.tier = tier
         self.clock = clock
         self.source = source
         self.store = store
@@ -456,6 +468,8 @@ class MeteringServer:
 
     async def _apply(self, readings: Readings, now: int) -> None:
         before = self.core.interval_end
+        if self.tier is not None:
+            self.core.set_tier(self.tier(now))
         if self._begun:
             self.core.update(readings, now)
         else:  # the meter's register when first read: the profile counts from it
@@ -478,7 +492,8 @@ class MeteringServer:
     def _serve_attributes(self) -> None:
         """Answer Read Attributes for every attribute the core (or supply control) holds a
         value for."""
-        for attribute in sorted(A):
+        tiers = (tier_summation_attribute(n, received=r) for n in self.core.tiers() for r in _BOTH)
+        for attribute in sorted({*A, *tiers}):
             if attribute not in self._served and self.core.read(attribute) is not None:
                 self._served.add(attribute)
                 self.endpoint.set_attribute_source(
@@ -875,6 +890,21 @@ class MeteringClient:
             return profile_answer(reply)
         except InvalidFrame as exc:
             raise ProfileRefused(f"the meter's answer to Get Profile: {exc}") from None
+
+    async def read_tier_summations(self, tiers: Iterable[int]) -> dict[int, TierSummation]:
+        """Read ``tiers``' CurrentTierNSummationDelivered / Received now (D.3.2.2.2, tiers
+        1-48), shown as the summation is (the Formatting set, read first when not known yet);
+        None for one the meter does not hold (a tier never in force). ``TimeoutError`` when
+        the meter does not answer, :class:`~zse.errors.DecodeError` when its answer is not a
+        Read Attributes Response that decodes."""
+        tiers = tuple(tiers)
+        if self.protocol.formatting is None:
+            await self._request(self.protocol.read_request())
+        replies = [
+            await request(self.endpoint, send, timeout=self.request_timeout)
+            for send in self.protocol.tier_requests(tiers)
+        ]
+        return self.protocol.tier_summations(tiers, replies)
 
     async def local_change_supply(self, status: int = ON) -> foundation.Status:
         """Ask the meter to restore its armed supply (Local Change Supply, SE 1.2; the

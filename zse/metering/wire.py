@@ -42,7 +42,13 @@ from zse.metering.snapshot_types import (
     SnapshotSchedules,
     SnapshotSubPayload,
 )
-from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
+from zse.se.ids import (
+    MAX_TIER,
+    METERING,
+    MeteringClientCommand,
+    MeteringServerCommand,
+    tier_summation_attribute,
+)
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
 from zse.zcl._defs import attribute, cluster_id, command
@@ -120,6 +126,21 @@ class ConfigureNotificationFlag(CommandSchema):
     command_ids: CommandIds = t.StructField(length=_commands)  # type: ignore[assignment]
 
 
+class _TiersAboveFifteen(BaseAttributeDefs):
+    """CurrentTierNSummationDelivered / Received for tiers 16-48 (SE 1.2, D.3.2.2.2), uint48
+    as tiers 1-15 are; zigpy has tiers 1-15 only (ids:
+    :func:`zse.se.ids.tier_summation_attribute`)."""
+
+
+for _tier in range(16, MAX_TIER + 1):
+    for _received, _name in ((False, "delivered"), (True, "received")):
+        setattr(
+            _TiersAboveFifteen,
+            f"current_tier{_tier}_summ_{_name}",
+            attribute(tier_summation_attribute(_tier, received=_received), t.uint48_t, "r"),
+        )
+
+
 class Metering(Cluster):
     """Metering (SE D.3); attach explicitly, it is not in zigpy's registry (zigpy's own is)."""
 
@@ -128,7 +149,7 @@ class Metering(Cluster):
     ep_attribute = "smartenergy_metering"
     _skip_registry = True
 
-    class AttributeDefs(BaseAttributeDefs):
+    class AttributeDefs(_TiersAboveFifteen):
         """Server attributes (D.3.2.2), zigpy's where it has them."""
 
         # Reading Information (D.3.2.2.1)

@@ -46,6 +46,7 @@ from zse.errors import InvalidFrame
 from zse.se.frames import max_zcl_payload
 from zse.se.ids import (
     CREDIT_PAYMENTS_NAMED,
+    MAX_TIER,
     PriceAttribute,
     block_price_attribute,
     block_threshold_attribute,
@@ -314,8 +315,6 @@ _WIDTHS = {
 }
 _TRAILERS = tuple(f.name for f in dataclasses.fields(PriceEvent) if f.default is None)
 
-#: The highest tier SE 1.2 numbers (Tier48PriceLabel, D.4.2.2.1).
-MAX_TIER = 48
 #: The optional Publish Price fields before the SE 1.2 extended tiers, each "not used"
 #: (D.4.2.4.1.1.12-21: 0xFF / 0xFFFFFFFF; Price Control 0 asks nothing; no generation
 #: tiers): what a price carrying only a tier above 15 puts before its extended fields.

@@ -833,7 +833,8 @@ class EnergyServiceInterface:
         """Set up the Metering server (SE D.3) and the Prepayment server (SE 1.2 D.7) when
         asked for; a prepay account is charged at each of the meter's readings."""
         if meter:
-            options = {} if meter is True else dict(meter)
+            # the tier in force at each reading: its tier summations (D.3.2.2.2)
+            options = {"tier": self._tier_in_force, **({} if meter is True else dict(meter))}
             self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
         if prepayment:
             options = {} if prepayment is True else dict(prepayment)
@@ -2060,6 +2061,20 @@ class EnergyServiceInterface:
             return None
         return self.meter.set_credit_interrupted(isinstance(event, SupplyInterrupted))
 
+    def _price_in_force(self, now: int) -> PriceEvent | None:
+        """The price in force at ``now`` (Publish Price, SE D.4.2.4.1): the newest of those
+        published and active (started, not ended, not superseded), as a restart loads them."""
+        return self.price.schedule.current(now)
+
+    def _tier_in_force(self, now: int) -> int:
+        """The price tier in force at ``now`` for the meter's tier summations (D.3.2.2.2): the
+        price in force's Price Tier with its Extended Price Tier (1-48, D.4.2.4.1), 0 when no
+        price is in force or it has no tier. The meter asks at each reading, so a price
+        published, superseded, ended or loaded at a restart counts from the next reading on,
+        with no timer of the Price server's (it has none)."""
+        price = self._price_in_force(now)
+        return 0 if price is None else price.effective_price_tier
+
     async def _charge_prepayment(self, now: int) -> None:
         """A reading of the meter: charge the prepay account what was used since the last,
         at the price in force (Publish Price, SE D.4.2.4.1; none in force: not charged, the
@@ -2072,7 +2087,7 @@ class EnergyServiceInterface:
         summation = core.read(MeteringAttribute.CURRENT_SUMM_DELIVERED)
         if summation is None:
             return
-        price = self.price.schedule.current(now)
+        price = self._price_in_force(now)
         digits = self.prepayment.account.config.currency_digits
         try:
             await self.prepayment.consume_reading(

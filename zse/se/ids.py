@@ -24,6 +24,7 @@ __all__ = [
     "KEY_ESTABLISHMENT",
     "KE_SUITE_ATTRIBUTE",
     "LOAD_CONTROL_DEVICE",
+    "MAX_TIER",
     "MESSAGING",
     "METERING",
     "METERING_DEVICE",
@@ -72,6 +73,7 @@ __all__ = [
     "received_block_threshold_attribute",
     "received_tier_label_attribute",
     "tier_label_attribute",
+    "tier_summation_attribute",
     "top_up_attribute",
 ]
 
@@ -544,8 +546,12 @@ class PriceAttribute(IntEnum):
     RECEIVED_LAST_BILLING_PERIOD_CONSOLIDATED_BILL = 0x8704
 
 
-#: Tier labels: tiers 1-48 (D.4.2.2.1, SE 1.2).
-_MAX_LABELLED_TIER = 48
+#: The highest tier SE 1.2 numbers: tier labels 1-48 (D.4.2.2.1), the Publish Price tier
+#: fields joined with their extended ones (D.4.2.4.1), the meter's tier summations 1-48
+#: (D.3.2.2.2; Wireshark 4.0's packet-zbee-zcl-se.c names Current Tier 48 Summation Delivered
+#: 0x015E and Received 0x015F).
+MAX_TIER: Final = 48
+_MAX_LABELLED_TIER = MAX_TIER
 #: Block thresholds: blocks 1-15 (D.4.2.2.2); prices: blocks 1-16 of tiers 0 (no tier)-15
 #: (D.4.2.2.5).
 _MAX_THRESHOLD = 15
@@ -558,6 +564,15 @@ def tier_label_attribute(tier: int) -> int:
     if not 1 <= tier <= _MAX_LABELLED_TIER:
         raise ValueError(f"tier {tier} has no price label attribute (1-{_MAX_LABELLED_TIER})")
     return PriceAttribute.TIER1_PRICE_LABEL + tier - 1
+
+
+def tier_summation_attribute(tier: int, *, received: bool = False) -> int:
+    """CurrentTierNSummationDelivered's id (``received``: CurrentTierNSummationReceived's),
+    tier 1-48 (D.3.2.2.2): two ids per tier from 0x0100, as the enum's tiers 1-15 and
+    Wireshark 4.0's packet-zbee-zcl-se.c (tiers 16-48 at 0x011E-0x015F) number them."""
+    if not 1 <= tier <= MAX_TIER:
+        raise ValueError(f"tier {tier} has no summation attribute (1-{MAX_TIER})")
+    return MeteringAttribute.CURRENT_TIER1_SUMM_DELIVERED + 2 * (tier - 1) + int(received)
 
 
 def block_threshold_attribute(block: int) -> int:
