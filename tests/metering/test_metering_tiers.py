@@ -16,6 +16,7 @@ from zigpy.zcl.foundation import Status
 
 from tests.metering.test_meter_records import JSON, loaded
 from zse.metering.core import MeterCore, Readings
+from zse.metering.snapshots import SnapshotCore
 from zse.records import Mismatch
 from zse.se.ids import MAX_TIER, tier_summation_attribute
 from zse.se.ids import MeteringAttribute as A
@@ -66,11 +67,22 @@ def test_a_reading_before_any_tier_counts_in_none() -> None:
     assert m.tiers() == {1: (50, None)}
 
 
+def test_tiers_1_to_the_highest_in_force_are_held() -> None:
+    m = meter(two_way=True)
+    m.set_tier(3)
+    assert m.tiers() == {1: (0, 0), 2: (0, 0), 3: (0, 0)}
+    assert not m.supports(tier_summation_attribute(4))
+    m.update(Readings(summation_delivered=1004, summation_received=2), T0 + 30)
+    m.set_tier(1)
+    m.update(Readings(summation_delivered=1005), T0 + 60)
+    assert m.tiers() == {1: (1, 0), 2: (0, 0), 3: (4, 2)}
+
+
 def test_the_first_reading_adds_nothing() -> None:
     m = MeterCore[str](formatting={}, now=T0)
     m.set_tier(3)
     m.begin(Readings(summation_delivered=5000), T0)  # the register when first read
-    assert m.tiers() == {3: (0, None)}
+    assert m.tiers()[3] == (0, None)
 
 
 @pytest.mark.parametrize("n", [1, 15, 16, MAX_TIER])
@@ -80,6 +92,20 @@ def test_tiers_1_to_48_are_served_at_their_ids(n: int) -> None:
     m.update(Readings(summation_delivered=1007), T0 + 30)
     assert m.read(0x0100 + 2 * (n - 1)) == 7
     assert m.tier == n
+    assert sorted(m.tiers()) == list(range(1, n + 1))
+
+
+def test_a_snapshot_carries_the_tiers_held() -> None:
+    """The TOU No Billing snapshot (SE 1.2, zse.metering.snapshots) takes tiers 1 to the
+    highest in force, up to 48."""
+    m = meter()
+    snapshots = SnapshotCore(m)
+    m.set_tier(MAX_TIER)
+    m.update(Readings(summation_delivered=1048), T0 + 30)
+    m.set_tier(2)
+    m.update(Readings(summation_delivered=1050), T0 + 60)
+    taken = snapshots.take(T0 + 60, 1)
+    assert (taken.summation, taken.tiers) == (1050, (0, 2, *[0] * 45, 48))
 
 
 @pytest.mark.parametrize("bad", [-1, MAX_TIER + 1, 0xFF])
@@ -89,7 +115,7 @@ def test_a_tier_outside_0_to_48_is_refused_and_changes_nothing(bad: int) -> None
     with pytest.raises(ValueError, match=re.escape(f"price tier {bad} is outside 0-48")):
         m.set_tier(bad)
     m.update(Readings(summation_delivered=1010), T0 + 30)
-    assert m.tiers() == {2: (10, None)}
+    assert m.tiers() == {1: (0, None), 2: (10, None)}
 
 
 def test_received_goes_to_the_tier_too_and_a_register_going_back_adds_nothing() -> None:

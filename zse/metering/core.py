@@ -22,9 +22,10 @@ D.4.2.4.1; 0 no tier); each reading's advance since the previous one (delivered,
 on a two-way meter) is added to the tier in force when it is taken, into
 CurrentTierNSummationDelivered / Received (uint48, rolling over as the summations do). What is
 read while no tier is in force, and a register that goes back, count in no tier (zse's
-choice: the tiers then sum to less than the summation, never more). A tier's registers exist
-from the first time it is in force (before: UNSUPPORTED_ATTRIBUTE, as for any attribute a
-meter does not hold); they are kept with the profile (:meth:`MeterCore.snapshot`).
+choice: the tiers then sum to less than the summation, never more). The registers of tiers
+1 to the highest in force so far exist (at 0 until used); the others are UNSUPPORTED_ATTRIBUTE,
+as any attribute a meter does not hold. They are kept with the profile
+(:meth:`MeterCore.snapshot`).
 """
 
 from __future__ import annotations
@@ -343,13 +344,15 @@ class MeterCore(Generic[D]):
         """The price tier now in force (D.3.2.2.2): 1-48 as Publish Price's Price Tier and
         Extended Price Tier fields joined number them (D.4.2.4.1; 0 no tier, the Price Tier
         field's "no tier"), ``ValueError`` otherwise. Readings taken from now on add their
-        advance to its CurrentTierNSummationDelivered (and Received on a two-way meter),
-        which the meter holds from now on, at 0 the first time."""
+        advance to its CurrentTierNSummationDelivered (and Received on a two-way meter).
+        The meter holds the registers of tiers 1 to the highest in force so far, each at 0
+        until used (zse's choice: as a meter's tiers in use are numbered from 1, what a
+        snapshot's TOU sub-payload counts, :mod:`zse.metering.snapshots`)."""
         if not 0 <= tier <= MAX_TIER:
             raise ValueError(f"price tier {tier} is outside 0-{MAX_TIER}")
         self._tier = tier
-        if tier:
-            self._hold_tier(tier, 0, None if self.delivered_only else 0, keep=True)
+        for held in range(1, tier + 1):
+            self._hold_tier(held, 0, None if self.delivered_only else 0, keep=True)
 
     def _hold_tier(self, tier: int, delivered: int, received: int | None, *, keep: bool) -> None:
         """Hold tier ``tier``'s registers (``keep``: as they are when already held)."""

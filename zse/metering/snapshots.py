@@ -80,7 +80,13 @@ from zse.metering.snapshot_types import (
 from zse.metering.wire import Metering
 from zse.records import STR, Fields, Int, ListOf, Mismatch, Opt, TupleOf, check
 from zse.se.frames import max_zcl_payload
-from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
+from zse.se.ids import (
+    MAX_TIER,
+    METERING,
+    MeteringClientCommand,
+    MeteringServerCommand,
+    tier_summation_attribute,
+)
 from zse.se.ids import MeteringAttribute as A
 from zse.zcl.codec import encode_command
 from zse.zcl.delivery import Destination
@@ -142,7 +148,7 @@ _NO_BILLING = {
     SnapshotPayloadType.TOU_Information_Set_Delivered_No_Billing: A.CURRENT_SUMM_DELIVERED,
     SnapshotPayloadType.TOU_Information_Set_Received_No_Billing: A.CURRENT_SUMM_RECEIVED,
 }
-_TIERS = 15  # CurrentTier1..15Summation (D.3.2.2.2)
+_TIERS = MAX_TIER  # CurrentTier1..48Summation (D.3.2.2.2, SE 1.2)
 
 
 class SnapshotsFull(ZseError, ValueError):
@@ -265,10 +271,9 @@ class SnapshotCore:
         summations it has a value for; an unknown summation reads 0)."""
         delivered = payload_type == SnapshotPayloadType.TOU_Information_Set_Delivered_No_Billing
         attr = A.CURRENT_SUMM_DELIVERED if delivered else A.CURRENT_SUMM_RECEIVED
-        first = A.CURRENT_TIER1_SUMM_DELIVERED if delivered else A.CURRENT_TIER1_SUMM_RECEIVED
         tiers: list[int] = []
-        for index in range(_TIERS):
-            value = self.meter.read(first + 2 * index)
+        for index in range(1, _TIERS + 1):
+            value = self.meter.read(tier_summation_attribute(index, received=not delivered))
             if value is None:
                 break
             tiers.append(value)
