@@ -71,10 +71,12 @@ def message(command_id: int, payload: bytes, *, from_server: bool = True) -> Zcl
     )
 
 
-def read_response(values: dict[int, int], unsupported: tuple[int, ...] = ()) -> ZclMessage:
+def read_response(
+    values: dict[int, int], unsupported: tuple[int, ...] = (), types: dict[int, int] = TYPES
+) -> ZclMessage:
     out = b""
     for attr, value in values.items():
-        out += attr.to_bytes(2, "little") + b"\x00" + report_payload([(attr, value)], TYPES)[2:]
+        out += attr.to_bytes(2, "little") + b"\x00" + report_payload([(attr, value)], types)[2:]
     for attr in unsupported:
         out += attr.to_bytes(2, "little") + bytes((foundation.Status.UNSUPPORTED_ATTRIBUTE,))
     return message(G.Read_Attributes_rsp, out)

@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 from zigpy.zcl.foundation import Status
 
 from tests.metering.test_meter_records import JSON, loaded
+from tests.metering.test_metering_client_protocol import (
+    FORMAT,
+    METER,
+    G,
+    feed,
+    message,
+    read_response,
+)
+from zse.errors import DecodeError
 from zse.metering.core import MeterCore, Readings
+from zse.metering.protocol import MeteringClientProtocol, TierSummation
 from zse.metering.snapshots import SnapshotCore
 from zse.records import Mismatch
 from zse.se.ids import MAX_TIER, tier_summation_attribute
@@ -151,6 +161,53 @@ def test_a_tier_summation_is_reportable_once_held() -> None:
     m.update(Readings(summation_delivered=1009), T0 + 30)
     (report,) = m.handle_timeout(T0 + 30)
     assert (report.destination, report.attributes) == ("ihd", ((config_attribute, 9),))
+
+
+# -- read by a display (MeteringClientProtocol.tier_requests / tier_summations) ---------------
+
+
+def display() -> MeteringClientProtocol:
+    core = MeteringClientProtocol(METER)
+    feed(core, read_response(FORMAT))
+    return core
+
+
+def test_a_display_asks_three_tiers_a_read_and_shows_them_as_the_summation() -> None:
+    core = display()
+    sends = core.tier_requests(range(1, MAX_TIER + 1))
+    assert len(sends) == 16
+    assert all(s.command_id == G.Read_Attributes and s.to == METER for s in sends)
+    asked = [
+        [int.from_bytes(s.payload[i : i + 2], "little") for i in range(0, 12, 2)] for s in sends
+    ]
+    assert asked == [list(range(0x0100 + 6 * n, 0x0106 + 6 * n)) for n in range(16)]
+    assert all(len(s.payload) == 12 for s in sends)
+    uint48 = dict.fromkeys((0x0100, 0x0102, 0x015E), 0x25)
+    answer = read_response({0x0100: 2500, 0x0102: 750}, unsupported=(0x0101, 0x0103), types=uint48)
+    late = read_response({0x015E: 1}, types=uint48)
+    shown = core.tier_summations((1, 2, 3, 48), [answer, late])
+    assert core.formatting is not None
+    tier1 = core.formatting.summation(2500)
+    assert shown[1] == TierSummation(tier=1, delivered=tier1, received=None)
+    assert tier1.text == "2.500"  # FORMAT: divisor 1000, three digits right of the point
+    assert (shown[2].delivered, shown[3]) == (
+        core.formatting.summation(750),
+        TierSummation(tier=3, delivered=None, received=None),
+    )
+    assert shown[48].delivered == core.formatting.summation(1)
+    with pytest.raises(ValueError, match="tier 49 has no summation attribute"):
+        core.tier_requests([1, 49])
+
+
+def test_an_answer_that_is_not_a_read_or_no_formatting_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="formatting is not known"):
+        MeteringClientProtocol(METER).tier_summations((1,), [])
+    core = display()
+    default = message(G.Default_Response, bytes((G.Read_Attributes, 0x81)))
+    with pytest.raises(DecodeError, match="answered 0x0B, not a read"):
+        core.tier_summations((1,), [default])
+    with pytest.raises(DecodeError, match="Metering global command 0x01"):
+        core.tier_summations((1,), [message(G.Read_Attributes_rsp, b"\x00\x01\x00\x25\x01")])
 
 
 # -- kept with the profile --------------------------------------------------------------------
