@@ -14,10 +14,21 @@ InstantaneousDemand (Configure Reporting, ZCL 2.5.7), takes Report Attributes (Z
 Read Attributes Responses (ZCL 2.5.2), and turns each raw value into a
 :class:`~zse.metering.formatting.Reading` exactly as the formatting says. A meter that refuses
 reporting (a failure status in the Configure Reporting Response, a Default Response, or no
-answer), or whose reports stop (none for twice the maximum interval), is polled with Read
-Attributes instead, until its reports arrive. Each time the meter answers summation or demand
-``UNSUPPORTED_ATTRIBUTE`` (a meter without InstantaneousDemand, SE D.3.2.2.1.1), the client
-says so (:class:`AttributeUnsupported`), so that what shows the demand can stop offering it.
+answer), or whose reports stop (no report of summation or demand for twice the maximum
+interval: a report of another attribute, Supply Status say, is no sign that they still come),
+is polled with Read Attributes instead, until its reports arrive. Each time the meter answers
+summation or demand ``UNSUPPORTED_ATTRIBUTE`` (a meter without InstantaneousDemand, SE
+D.3.2.2.1.1), the client says so (:class:`AttributeUnsupported`), so that what shows the
+demand can stop offering it.
+
+With ``MeteringClientConfig(supply_status=True)`` it follows the meter's Supply Status too (SE
+1.2, attribute 0x0014, :mod:`zse.metering.supply`): read at start, its reports asked for in the
+same Configure Reporting (an enum8: no reportable change is sent, ZCL 2.5.7.1.7), and each new
+value said (:class:`SupplyStatusChanged`). zse's choice when the meter refuses its reports (a
+failure status for 0x0014 alone: the summation's reports go on): Supply Status is read every
+poll interval (with the poll, while the client polls); a meter that answers a read of it
+UNSUPPORTED_ATTRIBUTE has no supply control: said once (:class:`AttributeUnsupported`), never
+read again.
 
 The core satisfies :class:`zse.zcl.frame.FrameCore`; ``now`` is ZigBee UTCTime. Nothing here
 reads a clock or does I/O; :mod:`zse.metering.service` is the asyncio shell.
@@ -39,7 +50,7 @@ from zse.metering.core import MeterCore, ProfileAnswer
 from zse.metering.formatting import Formatting, Reading
 from zse.metering.snapshots import COMMANDS as SNAPSHOT_COMMANDS
 from zse.metering.snapshots import SnapshotCore
-from zse.metering.supply import SupplyServerProtocol
+from zse.metering.supply import SupplyServerProtocol, supply_status_read_request
 from zse.metering.wire import GetProfileResponse, Metering
 from zse.se.ids import (
     METERING,
@@ -67,6 +78,7 @@ __all__ = [
     "MeteringClientProtocol",
     "Polling",
     "ReportingConfigured",
+    "SupplyStatusChanged",
     "TierSummation",
     "attribute_type_id",
     "configure_reporting_payload",
@@ -424,6 +436,8 @@ FORMATTING_ATTRIBUTES: Final = (
 SUMMATION: Final = A.CURRENT_SUMM_DELIVERED
 DEMAND: Final = A.INSTANTANEOUS_DEMAND
 _VALUES: Final = (SUMMATION, DEMAND)
+#: Supply Status (SE 1.2), followed when :attr:`MeteringClientConfig.supply_status`.
+SUPPLY_STATUS: Final = A.SUPPLY_STATUS
 #: The global commands the client takes from the meter.
 _TAKEN: Final = frozenset(
     (_G.Report_Attributes, _G.Read_Attributes_rsp, _G.Configure_Reporting_rsp, _G.Default_Response)
@@ -434,7 +448,12 @@ _TAKEN: Final = frozenset(
 class MeteringClientConfig:
     """What the client asks of the meter: reporting intervals (seconds) and reportable
     changes (raw units) for summation and demand (ZCL 2.5.7.1), how long it waits for the
-    Configure Reporting Response, and the polling period when the meter does not report."""
+    Configure Reporting Response, and the polling period when the meter does not report.
+
+    ``supply_status``: follow Supply Status too (SE 1.2, 0x0014), reported at most every
+    ``supply_min_interval`` and at least every ``supply_max_interval`` seconds (zse's
+    defaults: 1 s, so that a change shows at once; an hour, so that a lost report is put
+    right within one; 0: on a change only)."""
 
     min_interval: int = 10
     max_interval: int = 300
@@ -442,12 +461,21 @@ class MeteringClientConfig:
     demand_change: int = 1
     answer_timeout: int = 30
     poll_interval: int = 60
+    supply_status: bool = False
+    supply_min_interval: int = 1
+    supply_max_interval: int = 3600
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_interval <= self.max_interval <= 0xFFFE:
             raise ValueError(
                 f"reporting intervals {self.min_interval}-{self.max_interval} s are not"
                 " 0 <= min <= max < 0xFFFF"
+            )
+        low, high = self.supply_min_interval, self.supply_max_interval
+        if not (0 <= low <= 0xFFFE and 0 <= high <= 0xFFFE and (high == 0 or low <= high)):
+            raise ValueError(
+                f"Supply Status reporting intervals {low}-{high} s are not 0 <= min <= max"
+                " < 0xFFFF (max 0: on a change only)"
             )
         if self.poll_interval < 1 or self.answer_timeout < 1:
             raise ValueError("the poll interval and answer timeout are at least 1 s")
@@ -487,12 +515,29 @@ TIERS_PER_READ: Final = 3
 class AttributeUnsupported:
     """The meter answered a Read Attributes or Configure Reporting of ``attribute``
     (summation or demand) ``UNSUPPORTED_ATTRIBUTE`` (ZCL 2.5.2.1, 2.5.8.1) at ``at``: it does
-    not hold it now (InstantaneousDemand is optional, SE D.3.2.2.1.1). Said at each such
+    not hold it now (InstantaneousDemand is optional, SE D.3.2.2.1.1). For Supply Status
+    (followed, ``MeteringClientConfig.supply_status``), a read answered so: the meter has no
+    supply control, said once (it is not read again). Said at each such
     answer (the read at start, each poll, each ask for the demand's reports again, every
     maximum interval), so a listener that came later hears it too; a
     :class:`MeterReading` of it says it is held after all (a gateway told its demand)."""
 
     attribute: int
+    at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupplyStatusChanged:
+    """The meter's Supply Status (SE 1.2, 0x0014: Off 0, Off/Armed 1, On 2) as the display
+    last heard it is ``status`` (``before``: None for the first value heard), from a report
+    (``reported``) or a read, at ``at``. The display's view, not the meter's
+    :class:`~zse.metering.supply.SupplyChanged`: no cause (the attribute carries none), a
+    first value that is no change, and a type of its own so that an application hosting both
+    the meter and a display never takes one for the other."""
+
+    status: int
+    before: int | None
+    reported: bool
     at: int
 
 
@@ -513,18 +558,22 @@ def configure_reporting_payload(
     config: MeteringClientConfig, attributes: Iterable[int] = (SUMMATION, DEMAND)
 ) -> bytes:
     """Configure Reporting (ZCL 2.5.7.1) for summation and demand (or those of
-    ``attributes``), reported by the meter."""
+    ``attributes``: Supply Status too), reported by the meter. Supply Status, an enum8, has
+    no Reportable Change field (ZCL 2.5.7.1.7: discrete types omit it; zigpy leaves it out)."""
     changes: dict[int, int] = {SUMMATION: config.summation_change, DEMAND: config.demand_change}
     out = b""
     for attr in attributes:
-        change = changes[attr]
         record = foundation.AttributeReportingConfig()
         record.direction = foundation.ReportingDirection.SendReports
         record.attrid = t.uint16_t(attr)
         record.datatype = foundation.DataTypeId(attribute_type_id(attr))
-        record.min_interval = config.min_interval
-        record.max_interval = config.max_interval
-        record.reportable_change = change
+        if attr == SUPPLY_STATUS:
+            record.min_interval = config.supply_min_interval
+            record.max_interval = config.supply_max_interval
+        else:
+            record.min_interval = config.min_interval
+            record.max_interval = config.max_interval
+            record.reportable_change = changes[attr]
         out += record.serialize()
     return out
 
@@ -587,6 +636,17 @@ class MeteringClientProtocol:
         #: The meter took the summation's reports but refused the demand's: asked for again
         #: (:attr:`_demand_at`) while it reports, read by each poll while it does not.
         self._without_demand = False
+        #: The meter's Supply Status (SE 1.2) as last heard, None until then.
+        self.supply_status: int | None = None
+        #: Its reports (``config.supply_status``): None not answered yet, True taken, False
+        #: refused (read every poll interval instead).
+        self.supply_reporting: bool | None = None
+        #: The meter answered a read of it UNSUPPORTED_ATTRIBUTE: no supply control, not read.
+        self.supply_unsupported = False
+        #: While its reports are refused and the client does not poll: its next read.
+        self._supply_read_at: int | None = None
+        #: A Configure Reporting that asked for its reports waits for its response.
+        self._supply_asked = False
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -600,10 +660,21 @@ class MeteringClientProtocol:
             from_server=False,
         )
 
+    def _supply_read(self) -> bool:
+        """Whether a read asks for Supply Status: followed, held, and not reported (or the
+        client polls: the reports it asked for stopped)."""
+        return (
+            self.config.supply_status
+            and not self.supply_unsupported
+            and (self.polling or self.supply_reporting is not True)
+        )
+
     def read_request(self) -> Send:
         """Read Attributes of what is wanted now: the Formatting set until it is known, and
-        summation and demand."""
+        summation and demand (and Supply Status, :meth:`_supply_read`)."""
         wanted = (*FORMATTING_ATTRIBUTES, *_VALUES) if self.formatting is None else _VALUES
+        if self._supply_read():
+            wanted = (*wanted, SUPPLY_STATUS)
         return self._send(_G.Read_Attributes, read_attributes_payload(wanted))
 
     def tier_requests(self, tiers: Iterable[int]) -> tuple[Send, ...]:
@@ -649,8 +720,15 @@ class MeteringClientProtocol:
             for tier in tiers
         }
 
-    def configure_request(self, attributes: Iterable[int] = _VALUES) -> Send:
-        """Configure Reporting for summation and demand (ZCL 2.5.7), or ``attributes``."""
+    def configure_request(self, attributes: Iterable[int] | None = None) -> Send:
+        """Configure Reporting (ZCL 2.5.7) for ``attributes``, by default summation and demand
+        (and Supply Status when followed and held)."""
+        if attributes is None:
+            supply = self.config.supply_status and not self.supply_unsupported
+            attributes = (*_VALUES, SUPPLY_STATUS) if supply else _VALUES
+        attributes = tuple(attributes)
+        if SUPPLY_STATUS in attributes:
+            self._supply_asked = True
         return self._send(
             _G.Configure_Reporting, configure_reporting_payload(self.config, attributes)
         )
@@ -728,17 +806,26 @@ class MeteringClientProtocol:
         """A Configure Reporting Response, or a Default Response refusing Configure Reporting:
         reports, or polling. The demand refused UNSUPPORTED_ATTRIBUTE alone is no refusal: a
         meter without InstantaneousDemand (optional, SE D.3.2.2.1.1) reports the summation;
-        its reports are asked for again every maximum interval, until taken or one comes."""
+        its reports are asked for again every maximum interval, until taken or one comes.
+        Supply Status refused alone is no refusal either (:meth:`_supply_answered`)."""
         without_demand = False
         if command_id == _G.Configure_Reporting_rsp:
             records = list(command.status_records)
+            if self._supply_asked:
+                self._supply_asked = False
+                supply = next((r for r in records if r.attrid == SUPPLY_STATUS), None)
+                self._supply_answered(None if supply is None else supply.status, now)
+            values = [r for r in records if r.attrid != SUPPLY_STATUS]
             no_demand = (foundation.Status.UNSUPPORTED_ATTRIBUTE, DEMAND)
-            statuses = [r.status for r in records if (r.status, r.attrid) != no_demand]
-            without_demand = len(statuses) < len(records)
+            statuses = [r.status for r in values if (r.status, r.attrid) != no_demand]
+            without_demand = len(statuses) < len(values)
             if records and not statuses:  # the summation's SUCCESS is not listed
                 statuses = [foundation.Status.SUCCESS]
         elif command.command_id == _G.Configure_Reporting:
             statuses = [command.status]
+            if self._supply_asked:  # the whole command refused: Supply Status with it
+                self._supply_asked = False
+                self._supply_answered(command.status, now)
         else:
             return Step()  # a Default Response to another command
         refused = next((s for s in statuses if s != foundation.Status.SUCCESS), None)
@@ -752,10 +839,27 @@ class MeteringClientProtocol:
             return Step(sends=(self.read_request(),) if taken else ())
         return self._refused(f"Configure Reporting refused: {_status(refused)}", now)
 
+    def _supply_answered(self, status: Any, now: int) -> None:
+        """The meter's answer to the reports of Supply Status (None or SUCCESS: taken): when
+        refused, it is read every poll interval (each poll reads it while the client
+        polls), zse's choice: a display shows the supply late rather than never."""
+        if status is None or status == foundation.Status.SUCCESS:
+            self.supply_reporting, self._supply_read_at = True, None
+            return
+        self.supply_reporting = False
+        LOGGER.info(
+            "the meter refused Supply Status reports (%s): read every %d s",
+            _status(status),
+            self.config.poll_interval,
+        )
+        if self._supply_read() and not self.polling:
+            self._supply_read_at = now + self.config.poll_interval
+
     def _refused(self, reason: str, now: int) -> Step:
         """The meter will not report: poll it."""
         self.reporting, self._answer_by, self._expect_by = False, None, None
         self._demand_at = None  # each poll reads the demand
+        self._supply_read_at = None  # and Supply Status, when followed
         if self.polling:
             return Step()
         self.polling = True
@@ -771,18 +875,23 @@ class MeteringClientProtocol:
         unsupported: set[int] | frozenset[int] = frozenset(),
     ) -> Step:
         events: list[Any] = []
-        if reported:
+        carried = {attr for attr, _ in values if attr in _VALUES}
+        # only a report of what the client asked the meter to report says that it still
+        # does: one of Supply Status alone (or of a formatting attribute) says nothing of it
+        if reported and carried:
             self._heard(now)
-            if any(attr == DEMAND for attr, _ in values):
+            if DEMAND in carried:
                 self._demand_at, self._without_demand = None, False
             if self.polling:
                 self.polling = False
                 self._read_at = None if self.formatting is not None else self._read_at
                 if self._without_demand:  # no poll reads it now: ask for its reports again
                     self._demand_at = now + self._again()
+                if self._supply_read():  # nor Supply Status: read on its own again
+                    self._supply_read_at = now + self.config.poll_interval
                 events.append(Polling(active=False, reason="the meter reports"))
-        carried = {attr for attr, _ in values if attr in _VALUES}
         events.extend(self._new_formatting(values, unsupported, carried))
+        events.extend(self._supply(values, now, reported, unsupported))
         for attr, value in values:
             if attr not in _VALUES:
                 continue
@@ -794,6 +903,35 @@ class MeteringClientProtocol:
             if reading is not None:
                 events.append(reading)
         return Step(events=tuple(events))
+
+    def _supply(
+        self,
+        values: list[tuple[int, Any]],
+        now: int,
+        reported: bool,
+        unsupported: set[int] | frozenset[int],
+    ) -> list[Any]:
+        """Supply Status in a report or a read: a new value said; a report says its reports
+        come. Answered UNSUPPORTED_ATTRIBUTE while followed: no supply control, said once,
+        never read again."""
+        if SUPPLY_STATUS in unsupported and self.config.supply_status:
+            if self.supply_unsupported:
+                return []
+            self.supply_unsupported, self._supply_read_at = True, None
+            return [AttributeUnsupported(attribute=SUPPLY_STATUS, at=now)]
+        value = dict(values).get(SUPPLY_STATUS)
+        if value is None:
+            return []
+        if not isinstance(value, int) or isinstance(value, bool):
+            LOGGER.warning("Supply Status from the meter is not a number: %r", value)
+            return []
+        self.supply_unsupported = False
+        if reported:
+            self.supply_reporting, self._supply_read_at = True, None
+        before, self.supply_status = self.supply_status, int(value)
+        if before == self.supply_status:
+            return []
+        return [SupplyStatusChanged(status=int(value), before=before, reported=reported, at=now)]
 
     def _heard(self, now: int) -> None:
         """A report arrived: the meter reports; expect the next within twice the maximum
@@ -852,8 +990,15 @@ class MeteringClientProtocol:
 
     def next_deadline(self) -> int | None:
         """The end of the wait for the Configure Reporting Response, the time the meter's next
-        report is overdue, the next read, or the next ask for the demand's reports."""
-        times = (self._answer_by, self._read_at, self._expect_by, self._demand_at)
+        report is overdue, the next read, the next ask for the demand's reports, or the next
+        read of Supply Status on its own."""
+        times = (
+            self._answer_by,
+            self._read_at,
+            self._expect_by,
+            self._demand_at,
+            self._supply_read_at,
+        )
         return min((d for d in times if d is not None), default=None)
 
     def _again(self) -> int:
@@ -873,7 +1018,18 @@ class MeteringClientProtocol:
             wanted = self.polling or self.formatting is None
             self._read_at = now + self.config.poll_interval if wanted else None
             return Step(sends=(self.read_request(),))
+        if self._supply_read_at is not None and now >= self._supply_read_at:
+            return self._read_supply(now)
         return Step()
+
+    def _read_supply(self, now: int) -> Step:
+        """Supply Status read on its own, its reports refused; none while the client polls
+        (each poll reads it)."""
+        if self.polling or not self._supply_read():
+            self._supply_read_at = None
+            return Step()
+        self._supply_read_at = now + self.config.poll_interval
+        return Step(sends=(supply_status_read_request(self.meter),))
 
 
 def _unsupported(records: Iterable[Any], now: int) -> tuple[AttributeUnsupported, ...]:

@@ -51,6 +51,7 @@ from zse.metering.protocol import (
     MeterServerProtocol,
     Polling,
     ReportingConfigured,
+    SupplyStatusChanged,
     TierSummation,
     attribute_type_id,
     decode_global,
@@ -100,6 +101,7 @@ __all__ = [
     "METERING",
     "SUPPLY_RETRY",
     "AttributeUnsupported",
+    "ClientEvent",
     "FastPollGranted",
     "MeterNotFound",
     "MeterReading",
@@ -109,6 +111,7 @@ __all__ = [
     "Polling",
     "ProfileRefused",
     "ReportingConfigured",
+    "SupplyStatusChanged",
     "TierSummation",
     "find_meter",
 ]
@@ -805,6 +808,10 @@ def _status_of(reply: ZclMessage) -> str:
     return f"global command 0x{reply.command_id:02X}"
 
 
+#: What a :class:`MeteringClient` tells its listeners.
+ClientEvent = MeterReading | Polling | AttributeUnsupported | SupplyStatusChanged
+
+
 class MeteringClient:
     """A HAN device's Metering client (SE D.3.3) for the meter at ``meter_nwk`` /
     ``meter_ep``: summation and demand as the meter's formatting shows them.
@@ -812,7 +819,10 @@ class MeteringClient:
     :meth:`current` gives the latest :class:`~zse.metering.formatting.Reading` of each;
     ``on_event`` / ``events()`` hear every :class:`MeterReading` and :class:`Polling` change,
     and each :class:`AttributeUnsupported`: the meter answered summation or demand
-    ``UNSUPPORTED_ATTRIBUTE`` (a meter without InstantaneousDemand).
+    ``UNSUPPORTED_ATTRIBUTE`` (a meter without InstantaneousDemand). With
+    ``MeteringClientConfig(supply_status=True)`` the client follows the meter's Supply Status
+    (SE 1.2) too: each new value heard, reported or read (:meth:`read_supply_status` as well),
+    is a :class:`SupplyStatusChanged`, and :attr:`supply_status` holds it.
     """
 
     def __init__(
@@ -829,7 +839,7 @@ class MeteringClient:
         self.clock = clock
         self.request_timeout = request_timeout
         self.protocol = MeteringClientProtocol(Destination.device(meter_nwk, meter_ep), config)
-        self._stream: EventStream[MeterReading | Polling | AttributeUnsupported] = EventStream()
+        self._stream: EventStream[ClientEvent] = EventStream()
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._timer = Timer("metering client", logger=LOGGER, level=logging.WARNING)
@@ -859,6 +869,12 @@ class MeteringClient:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def supply_status(self) -> int | None:
+        """The meter's Supply Status as last heard (Off 0, Off/Armed 1, On 2), reported or
+        read; None: not heard yet (not followed, or the meter has none)."""
+        return self.protocol.supply_status
 
     def current(self) -> tuple[Reading | None, Reading | None]:
         """The latest summation and demand as shown (None: not known yet)."""
@@ -923,9 +939,11 @@ class MeteringClient:
     async def read_supply_status(self) -> int:
         """The meter's Supply Status (0x0014: Off 0, Off/Armed 1, On 2), read now;
         :class:`~zse.metering.supply.SupplyRefused` when the meter does not hold it,
-        ``TimeoutError`` when it does not answer."""
+        ``TimeoutError`` when it does not answer. The answer goes to the core as any read:
+        a new value is a :class:`SupplyStatusChanged` too."""
         send = supply_status_read_request(self.meter)
         reply = await request(self.endpoint, send, timeout=self.request_timeout)
+        await self._on_message(reply)
         return supply_status_read(reply)
 
     # -- snapshots and sampling (SE 1.2, zse.metering.snapshot_client) --------------------------

@@ -76,14 +76,8 @@ from zse.metering.display import (
     priced_units,
     tariff_of,
 )
-from zse.metering.protocol import (
-    SUMMATION,
-    AttributeUnsupported,
-    MeteringClientConfig,
-    MeterReading,
-    Polling,
-)
-from zse.metering.service import METERING, MeteringClient, find_meter
+from zse.metering.protocol import SUMMATION, MeteringClientConfig, MeterReading
+from zse.metering.service import METERING, ClientEvent, MeteringClient, find_meter
 from zse.prepayment.protocol import TopUpAnswered
 from zse.prepayment.service import PREPAYMENT, PrepaymentClient, PrepayStatus
 from zse.price.core import (
@@ -968,7 +962,7 @@ class InHomeDisplay(HanDevice):
             return ["consumption history"]
         return []
 
-    def _on_metering(self, event: MeterReading | Polling | AttributeUnsupported) -> None:
+    def _on_metering(self, event: ClientEvent) -> None:
         self._stream.emit(event)
         if isinstance(event, MeterReading) and event.attribute == SUMMATION:
             self._follow_credit()
