@@ -61,11 +61,16 @@ def change_supply(status: int, when: int, issuer: int, ack: int = 1) -> bytes:
     )  # fmt: skip
 
 
-async def joined(tmp_path, store: Store | None = None, **supply: object):
+async def joined(
+    tmp_path, store: Store | None = None, display: dict | None = None, **supply: object
+):
+    """The ESI (a prepay meter with supply control, ``supply`` its options; ``store``: its
+    store) and a prepay display following it (``display``: more of its options), joined and
+    settled."""
     options = esi_options(**supply) if store is None else {**esi_options(**supply), "store": store}
     han = await build(tmp_path, **options)
     await han.esi.provision(EUIS["ihd"])
-    ihd = han.add("ihd", metering=True, prepayment=True)
+    ihd = han.add("ihd", metering=True, prepayment=True, **(display or {}))
     await ihd.start()
     await asyncio.sleep(30)
     await han.esi.settle()
