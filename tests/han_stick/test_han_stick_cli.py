@@ -5,8 +5,9 @@ options (status 2), a missing stick and an unplugged one (status 1, one line, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,40 @@ def options(tmp_path: Path, sh: object, **changes: object) -> HanOptions:
         start_timeout=30,
         **changes,  # type: ignore[arg-type]
     )
+
+
+@contextlib.asynccontextmanager
+async def watched(
+    tmp_path: Path, sh: Any, lines: list[str], **changes: object
+) -> AsyncIterator[Callable[[], asyncio.Future[int]]]:
+    """``zse han watch`` (JSON lines into ``lines``, the meter's time) on the stick of ``sh``
+    while the block runs; ``stop()`` in it ends the watch and gives it to await. The watch,
+    the fake NCP and the HAN are closed after the block, whatever happened in it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    watching = asyncio.ensure_future(
+        run_han(
+            options(tmp_path, sh, as_json=True, **changes),
+            watch=True,
+            out=lines.append,
+            stop=stop,
+            clock=lambda: START + int(loop.time()),
+        )
+    )
+
+    def ended() -> asyncio.Future[int]:
+        stop.set()
+        return watching
+
+    try:
+        yield ended
+    finally:
+        stop.set()
+        await asyncio.wait({watching}, timeout=120)  # virtual seconds
+        watching.cancel()
+        for task in list(sh.ncp.tasks):
+            task.cancel()
+        await close(sh.han)
 
 
 async def test_join_prints_the_network_and_the_cbke_mode(

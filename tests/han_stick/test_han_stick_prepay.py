@@ -18,7 +18,7 @@ import zigpy.zdo.types as zdo_t
 
 from tests.calendar.tou import tou_calendar
 from tests.han_stick.stick_builder import STICK, match_descs, meter_and_stick, zcl_sent
-from tests.han_stick.test_han_stick_cli import options
+from tests.han_stick.test_han_stick_cli import options, watched
 from tests.mqtt.broker import Broker, running_broker
 from tests.mqtt.helpers import Subscriber, settings
 from tests.price.test_price_tariffs import information, labels
@@ -75,69 +75,55 @@ async def test_watch_prints_a_prepay_meter_s_credit_and_tier_and_puts_the_credit
     subscriber = Subscriber(broker)
     await subscriber.connect()
     lines: list[str] = []
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    watching = asyncio.ensure_future(
-        run_han(
-            options(tmp_path, sh, as_json=True, mqtt=settings(broker, client_id="zse-han-t")),
-            watch=True,
-            out=lines.append,
-            stop=stop,
-            clock=lambda: START + int(loop.time()),
-        )
-    )
     state = f"zse/{node_id(STICK)}/state"
+    mqtt = settings(broker, client_id="zse-han-t")
     try:
-        await asyncio.sleep(20)  # virtual: joined, keyed, resynced (the credit read)
-        assert records(lines, "credit") == [
-            {
-                "type": "credit",
-                "credit": 10.0,
-                "emergency_credit": 0.0,
-                "currency": "EUR",
-                "status": ["credit_ok", "emergency_credit_enabled"],
-            }
-        ]
-        got = await subscriber.until(
-            lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] and s[-1]
-        )
-        assert (got["credit_remaining"], got["currency"]) == (10.0, 978)
-        # the tariff names the tiers (Publish Tier Labels): 1 Night, 2 Day
-        await esi.publish_tariff(information(), labels(), device=str(STICK))
-        # a TOU calendar: night (tier 1) until 07:00 UTC, then day (tier 2)
-        await esi.publish_calendar(tou_calendar(calendar_time_reference=0), device=str(STICK))
-        # 28 kWh at 0.250: 700 pence, 300 left, the low credit warning level
-        assert esi.meter is not None
-        await esi.meter.feed(Readings(summation_delivered=0))
-        await asyncio.sleep(61)  # virtual: the display reads the credit again with a reading
-        await esi.meter.feed(Readings(summation_delivered=28_000))
-        await asyncio.sleep(40)  # virtual: the meter reports, the display reads the credit
-        assert records(lines, "tier") == [
-            {
-                "type": "tier",
-                "tier": 1,
-                "label": "Night",
-                "next_tier": 2,
-                "changes_at": "2025-05-08T07:00:00+00:00",
-            }
-        ]
-        assert records(lines, "low_credit") == [{"type": "low_credit", "credit": 3.0, "level": 3.0}]
-        assert records(lines, "credit")[-1]["credit"] == 3.0
-        got = await subscriber.until(
-            lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] == 3.0 and s[-1]
-        )
-        assert (got["calendar_tier"], got["calendar_tier_label"]) == (1, "Night")
-        assert match_descs(sh)[PREPAYMENT] == 1  # asked once
-        stop.set()
-        assert await watching == 0
+        async with watched(tmp_path, sh, lines, mqtt=mqtt) as stop:
+            await asyncio.sleep(20)  # virtual: joined, keyed, resynced (the credit read)
+            assert records(lines, "credit") == [
+                {
+                    "type": "credit",
+                    "credit": 10.0,
+                    "emergency_credit": 0.0,
+                    "currency": "EUR",
+                    "status": ["credit_ok", "emergency_credit_enabled"],
+                }
+            ]
+            got = await subscriber.until(
+                lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] and s[-1]
+            )
+            assert (got["credit_remaining"], got["currency"]) == (10.0, 978)
+            # the tariff names the tiers (Publish Tier Labels): 1 Night, 2 Day
+            await esi.publish_tariff(information(), labels(), device=str(STICK))
+            # a TOU calendar: night (tier 1) until 07:00 UTC, then day (tier 2)
+            await esi.publish_calendar(tou_calendar(calendar_time_reference=0), device=str(STICK))
+            # 28 kWh at 0.250: 700 pence, 300 left, the low credit warning level
+            assert esi.meter is not None
+            await esi.meter.feed(Readings(summation_delivered=0))
+            await asyncio.sleep(61)  # virtual: the display reads the credit again with a reading
+            await esi.meter.feed(Readings(summation_delivered=28_000))
+            await asyncio.sleep(40)  # virtual: the meter reports, the display reads the credit
+            assert records(lines, "tier") == [
+                {
+                    "type": "tier",
+                    "tier": 1,
+                    "label": "Night",
+                    "next_tier": 2,
+                    "changes_at": "2025-05-08T07:00:00+00:00",
+                }
+            ]
+            assert records(lines, "low_credit") == [
+                {"type": "low_credit", "credit": 3.0, "level": 3.0}
+            ]
+            assert records(lines, "credit")[-1]["credit"] == 3.0
+            got = await subscriber.until(
+                lambda: (s := subscriber.on(state)) and s[-1]["credit_remaining"] == 3.0 and s[-1]
+            )
+            assert (got["calendar_tier"], got["calendar_tier_label"]) == (1, "Night")
+            assert match_descs(sh)[PREPAYMENT] == 1  # asked once
+            assert await stop() == 0
     finally:
-        stop.set()
-        await asyncio.wait({watching}, timeout=120)  # virtual seconds
-        watching.cancel()
         await subscriber.close()
-        for task in list(sh.ncp.tasks):
-            task.cancel()
-        await close(sh.han)
 
 
 async def test_an_unanswered_match_desc_for_prepayment_is_a_warning_and_watch_goes_on(

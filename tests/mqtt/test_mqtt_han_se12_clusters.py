@@ -16,10 +16,11 @@ from typing import Any
 
 from tests.calendar.tou import tou_calendar, utc
 from tests.mqtt.broker import Broker
-from tests.mqtt.helpers import Subscriber, real_wait, settings
+from tests.mqtt.helpers import Subscriber, real_wait
 from tests.mqtt.test_mqtt_bridge import HA_DEVICE_KEYS, HA_SENSOR_KEYS, TEMPLATE
+from tests.mqtt.test_mqtt_han_supply import bridged
 from tests.price.test_price_tariffs import information, labels
-from tests.roles.han_builder import EUIS, build, close
+from tests.roles.han_builder import EUIS
 from tests.roles.test_roles_esi_registry import price
 from tests.roles.test_roles_prepayment import CODE, METER, esi_options
 from zse.calendar.core import CalendarCancellation, CalendarReading
@@ -45,7 +46,7 @@ from zse.drlc import ApplyLoadControl, StopLoadControl
 from zse.drlc.service import ReportSent
 from zse.events.protocol import EventLogCleared, EventLogRead, EventPublished
 from zse.messaging.core import BoardEvent
-from zse.metering.protocol import AttributeUnsupported, MeterReading, Polling
+from zse.metering import service as metering_service
 from zse.mqtt.core import (
     HAN_EVENT_KINDS,
     HAN_UNPUBLISHED,
@@ -55,7 +56,6 @@ from zse.mqtt.core import (
     han_event_publication,
     node_id,
 )
-from zse.mqtt.han import HanBridge
 from zse.prepayment import service as prepayment_service
 from zse.prepayment.service import PrepayStatus
 from zse.price.service import PriceReceived, PriceValueReceived, TariffCancelled, TariffReceived
@@ -98,9 +98,7 @@ def test_every_event_of_a_han_device_has_a_topic_or_a_reason() -> None:
         ApplyLoadControl,
         StopLoadControl,
         ReportSent,
-        MeterReading,
-        Polling,
-        AttributeUnsupported,
+        *typing.get_args(metering_service.ClientEvent),
         CalendarReceived,
         CalendarCancelled,
         CalendarChanged,
@@ -217,19 +215,11 @@ def _state(sub: Subscriber, topic: str, done: Any) -> Any:
 async def test_a_prepay_display_s_credit_and_calendar_tier_on_mqtt(
     broker: Broker, tmp_path: Path
 ) -> None:
-    han = await build(tmp_path, **esi_options())
-    esi = han.esi
-    await esi.provision(EUIS["ihd"])
-    ihd = han.add("ihd", prepayment=True)
-    node = node_id(ihd.name)
-    state = f"zse/{node}/state"
-    sub = Subscriber(broker)
-    await sub.connect()
-    bridge = HanBridge([ihd], settings(broker), store=han.registry.store)
-    await bridge.start()
-    try:
-        await real_wait(bridge.connected.wait())
-        await ihd.start()  # the credit read at the resync: 1000 pence
+    # the credit read at the resync: 1000 pence
+    async with bridged(broker, tmp_path, esi_options(), prepayment=True) as (han, ihd, sub, bridge):
+        esi = han.esi
+        node = node_id(ihd.name)
+        state = f"zse/{node}/state"
         await asyncio.sleep(30)  # virtual
         await esi.settle()
         got = await sub.until(lambda: _state(sub, state, lambda s: s["credit_remaining"]))
@@ -285,26 +275,14 @@ async def test_a_prepay_display_s_credit_and_calendar_tier_on_mqtt(
         assert {"PrepayStatus", "TopUpAnswered", "TopUpAccepted"} <= set(events["prepayment"])
         assert {"SiteIdUpdated", "CinUpdated"} <= set(events["device_management"])
         assert not any(CIN in json.dumps(v) for _, v, _ in sub.received)
-    finally:
-        await bridge.stop()
-        await sub.close()
-        await close(han)
 
 
 async def test_a_meter_without_these_clusters_costs_the_bridge_nothing(
     broker: Broker, tmp_path: Path
 ) -> None:
-    han = await build(tmp_path, meter=METER)  # no Prepayment server, no calendar
-    await han.esi.provision(EUIS["ihd"])
-    ihd = han.add("ihd", metering=True)
-    node = node_id(ihd.name)
-    sub = Subscriber(broker)
-    await sub.connect()
-    bridge = HanBridge([ihd], settings(broker), store=han.registry.store)
-    await bridge.start()
-    try:
-        await real_wait(bridge.connected.wait())
-        await ihd.start()
+    esi = {"meter": METER}  # no Prepayment server, no calendar
+    async with bridged(broker, tmp_path, esi, metering=True) as (han, ihd, sub, bridge):
+        node = node_id(ihd.name)
         await han.esi.publish_price(price(1), device=EUIS["ihd"])
         await asyncio.sleep(330)  # virtual: the display's readings
         await real_wait(bridge.drained.wait())
@@ -329,10 +307,6 @@ async def test_a_meter_without_these_clusters_costs_the_bridge_nothing(
         assert not {f"homeassistant/sensor/{node}/{what}/config" for what in SENSORS} & topics
         assert ihd.prepayment is None
         assert not [e for e in han.device_events["ihd"] if type(e).__name__ == "Note"]
-    finally:
-        await bridge.stop()
-        await sub.close()
-        await close(han)
 
 
 async def test_a_forced_prepay_display_on_a_credit_meter_announces_no_credit_sensors(
@@ -341,17 +315,11 @@ async def test_a_forced_prepay_display_on_a_credit_meter_announces_no_credit_sen
     """``prepayment=True`` (``zse han watch --prepayment``) on a meter without Prepayment:
     the credit read gets nothing (a status all None), so the credit sensors stay withheld,
     as when the display does not ask (ADR 0034); none is announced empty."""
-    han = await build(tmp_path, meter=METER)  # no Prepayment server
-    await han.esi.provision(EUIS["ihd"])
-    ihd = han.add("ihd", metering=True, prepayment=True)
-    node = node_id(ihd.name)
-    sub = Subscriber(broker)
-    await sub.connect()
-    bridge = HanBridge([ihd], settings(broker), store=han.registry.store)
-    await bridge.start()
-    try:
-        await real_wait(bridge.connected.wait())
-        await ihd.start()
+    esi = {"meter": METER}  # no Prepayment server
+    async with bridged(broker, tmp_path, esi, metering=True, prepayment=True) as (
+        han, ihd, sub, bridge
+    ):  # fmt: skip
+        node = node_id(ihd.name)
         await han.esi.publish_price(price(1), device=EUIS["ihd"])
         await asyncio.sleep(90)  # virtual: readings, the credit read again
         await real_wait(bridge.drained.wait())
@@ -365,7 +333,3 @@ async def test_a_forced_prepay_display_on_a_credit_meter_announces_no_credit_sen
         }
         assert credit, SENSORS
         assert not credit & topics
-    finally:
-        await bridge.stop()
-        await sub.close()
-        await close(han)

@@ -776,9 +776,9 @@ def _at(time: int) -> str:
 
 def _supply_name(status: int) -> str:
     """A Supply Status (Metering 0x0014, SE 1.2) as the story shows it."""
-    from zse.metering.supply import ARMED, OFF, ON  # noqa: PLC0415
+    from zse.metering.supply import supply_status_name  # noqa: PLC0415
 
-    return {OFF: "Off", ARMED: "Off/Armed", ON: "On"}.get(status, f"status {status}")
+    return supply_status_name(status)
 
 
 def _causes(cause: int) -> str:

@@ -10,8 +10,9 @@ as they arrive, one line each (``--json``: one JSON object a line), until Ctrl-C
 endpoint serves Prepayment, SE 1.2 D.7: one Match_Desc_req at start tells; ``--prepayment`` /
 ``--no-prepayment`` override) it also prints the credit when it changes, and low credit,
 credit exhausted and emergency credit selected; with a TOU calendar (SE 1.2 D.9), the tier it
-says is in force (and its label) when that changes. It never prints a top-up code (it
-sends none).
+says is in force (and its label) when that changes; on a meter with supply control (SE 1.2
+Supply Status, which the display asks the meter to report), the supply (On, Off, Off/Armed)
+when it changes. It never prints a top-up code (it sends none).
 
 The stick's network state stays in the stick (its tokens); what was joined is kept in
 ``--state`` (a zse store, default ``zse-han.db``), so a later run rejoins the same meter only.
@@ -123,6 +124,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
 
     from zse.cbke.service import KeyEstablishmentFailed  # noqa: PLC0415
     from zse.errors import StoreError  # noqa: PLC0415
+    from zse.metering.protocol import MeteringClientConfig  # noqa: PLC0415
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
     from zse.radios.ezsp import EzspError, EzspHanRadio  # noqa: PLC0415
     from zse.radios.han import JoinFailed, RadioGone  # noqa: PLC0415
@@ -209,6 +211,8 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             credentials=credentials,
             clock=meter_clock,
             metering=watch,
+            # the supply too, reported (a meter without supply control: said once, no more)
+            metering_config=MeteringClientConfig(supply_status=True) if watch else None,
             prepayment=prepayment if watch else False,
             store=store,  # messages and load control events survive a restart
         )
@@ -350,7 +354,9 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict
     from zse.metering.protocol import MeterReading  # noqa: PLC0415
     from zse.price.protocol import PriceReceived  # noqa: PLC0415
 
-    record: dict[str, Any] | None = _prepay_record(ihd, event) or _tier_record(ihd, event)
+    record: dict[str, Any] | None = (
+        _prepay_record(ihd, event) or _tier_record(ihd, event) or _supply_record(event)
+    )
     if isinstance(event, MeterReading):
         screen = ihd.showing_energy()
         record = {
@@ -466,6 +472,23 @@ def _tier_record(ihd: Any, event: Any) -> dict[str, Any] | None:
         "label": ihd.tier_label(reading.value, event.at),
         "next_tier": reading.next_value,
         "changes_at": None if changes_at is None else from_zigbee(changes_at).isoformat(),
+    }
+
+
+def _supply_record(event: Any) -> dict[str, Any] | None:
+    """The meter's Supply Status (SE 1.2, 0x0014) when the display heard a new one, by name
+    (``On``, ``Off``, ``Off/Armed``), with the one before (None: the first heard); None for
+    another event."""
+    from zse.metering.protocol import SupplyStatusChanged  # noqa: PLC0415
+    from zse.metering.supply import supply_status_name  # noqa: PLC0415
+
+    if not isinstance(event, SupplyStatusChanged):
+        return None
+    before = event.before
+    return {
+        "type": "supply",
+        "status": supply_status_name(event.status),
+        "before": None if before is None else supply_status_name(before),
     }
 
 

@@ -97,6 +97,7 @@ __all__ = [
     "OFF",
     "ON",
     "SUPPLY_EVENTS",
+    "SUPPLY_STATUS_NAMES",
     "UNCHANGED",
     "UTILITY_COMMANDS",
     "FlowThreshold",
@@ -112,6 +113,7 @@ __all__ = [
     "event_from_record",
     "event_record",
     "local_change_supply_request",
+    "supply_status_name",
     "supply_status_read",
     "supply_status_read_request",
     "supply_status_response",
@@ -142,7 +144,16 @@ _STATE_ATTRIBUTES: Final = {
     "load_limit_supply_state": A.LOAD_LIMIT_SUPPLY_STATE,
 }
 _UINT32 = 0xFFFFFFFF
-_NAMES = {OFF: "Off", ARMED: "Off/Armed", ON: "On"}
+#: Supply Status by name: Supply OFF, OFF/ARMED, ON; 0x03-0xFF reserved (SE 1.4 table D-13 as
+#: DSR ZBOSS's zb_zcl_metering.h and Exegin's meter header quote it).
+SUPPLY_STATUS_NAMES: Final = {OFF: "Off", ARMED: "Off/Armed", ON: "On"}
+_NAMES = SUPPLY_STATUS_NAMES
+
+
+def supply_status_name(status: int) -> str:
+    """A Supply Status by name (:data:`SUPPLY_STATUS_NAMES`), ``status N`` for a reserved
+    value."""
+    return SUPPLY_STATUS_NAMES.get(status, f"status {status}")
 
 
 class SupplyRefused(ZseError, ValueError):

@@ -39,6 +39,7 @@ from zse.errors import InvalidJson, ZseError
 from zse.installcode import InstallCode, InvalidEui64, InvalidInstallCode, canonical_eui64
 from zse.messaging import Message
 from zse.metering.formatting import Formatting, unit_text
+from zse.metering.supply import SUPPLY_STATUS_NAMES
 from zse.price import PriceEvent
 from zse.price.core import (
     MAX_CREDIT_PAYMENT_REF,
@@ -2016,6 +2017,8 @@ HAN_EVENT_KINDS: Final = {
     "SiteIdUpdated": "device_management",
     "CinUpdated": "device_management",
     "EventConfigurationChanged": "device_management",
+    # SE 1.2 supply control: the meter's Supply Status as a display heard it (reported or read)
+    "SupplyStatusChanged": "supply",
 }
 
 #: The HAN device events the bridge does not publish as events, and why: the readings
@@ -2142,6 +2145,8 @@ _VIEW_KEYS: Final = {
         "supplier",
         "supplier_id",
         "site_id",
+        # SE 1.2 supply control: the meter's Supply Status as the display heard it
+        "supply_status",
     ),
     PROGRAMMABLE_THERMOSTAT: (
         "cooling_set_point",
@@ -2200,7 +2205,8 @@ class DeviceView:
     and CPP event with its answer (D.4.2.4.8, 10-12; ADR 0030), and what it reads of SE 1.2
     Prepayment (credit, D.7.2.2.1), Calendar (the delivered calendar's tier in force and
     next change, D.9; :meth:`calendar`) and Device Management (supplier, site id; never the
-    CIN, D.10) (ADR 0034). :meth:`update` folds one event in; :attr:`payload` is what goes
+    CIN, D.10) (ADR 0034), and its meter's Supply Status by name (SE 1.2, as the display's
+    Metering client heard it). :meth:`update` folds one event in; :attr:`payload` is what goes
     out (retained) on ``<base>/<device>/state``; :attr:`tariff` the tariff last received,
     whole (:func:`tariff_payload`), ``{}`` for none or once cancelled
     (``<base>/<device>/price/tariff``)."""
@@ -2334,6 +2340,8 @@ class DeviceView:
             self._reading = event.reading
         elif name in ("SupplierChanged", "SupplierTakesEffect", "SiteIdUpdated"):
             return self._device_management(name, event, now)
+        elif name == "SupplyStatusChanged":  # by name; a reserved value (0x03-0xFF): null
+            return {"supply_status": SUPPLY_STATUS_NAMES.get(event.status)}
         return {}
 
     def _device_management(self, name: str, event: Any, now: int | None) -> dict[str, Any]:
@@ -2571,7 +2579,8 @@ def han_discovery(
     state (pending, forced, accepted, rejected). Its SE 1.2 Prepayment and Calendar sensors
     (ADR 0034): credit and emergency credit (monetary, in ``value_units[device]["credit"]``,
     the price's currency), the calendar's tier in force (its label) and when the tier next
-    changes (a timestamp)."""
+    changes (a timestamp). Its meter's supply (SE 1.2 Supply Status): an enum sensor of
+    :data:`~zse.metering.supply.SUPPLY_STATUS_NAMES` (On, Off, Off/Armed)."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
     gone: list[tuple[str, str, dict[str, Any]]] = []
     summation, demand = meter_sensors(unit_of_measure)
@@ -2617,6 +2626,9 @@ def han_discovery(
                 ("calendar_tier Calendar tier: state.calendar_tier_label", {}),
                 ("tier_change Next tier change: state.calendar_tier_changes_at",
                  {"device_class": "timestamp"}),
+                # SE 1.2 supply control: Supply Status, one of its names
+                ("supply Supply: state.supply_status",
+                 {"device_class": "enum", "options": list(SUPPLY_STATUS_NAMES.values())}),
             ]  # fmt: skip
         elif device_type == PROGRAMMABLE_THERMOSTAT:
             sensors += [

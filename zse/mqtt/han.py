@@ -22,7 +22,11 @@ ESI's bridge (docs/mqtt.md):
 - ``<base>/<device>/calendar``, ``prepayment``, ``device_management``: what a display learns
   of SE 1.2's Calendar, Prepayment and Device Management (ADR 0034), read only; the state
   has the tier the calendar says now (moved at the calendar's change time, when the
-  device's Calendar client tells it), the credit, the supplier and the site id.
+  device's Calendar client tells it), the credit, the supplier and the site id;
+- ``<base>/<device>/supply``: each new Supply Status (SE 1.2) a display following its
+  meter's supply heard (:class:`~zse.metering.protocol.SupplyStatusChanged`), and the
+  state's ``supply_status`` (``On``, ``Off``, ``Off/Armed``), an enum sensor announced once
+  one is heard.
 
 Commands (``<base>/bridge/request/<command>``, answered on ``<base>/bridge/response/...``):
 ``confirm_message`` (a display), ``opt_out`` and ``opt_in`` (a load control event),
@@ -129,11 +133,13 @@ _SE12_SENSORS: Final = {
     CppEvent.__name__: "cpp",
 }
 #: A display's SE 1.2 Prepayment and Calendar sensors (ADR 0034), withheld until the display
-#: read a prepay status (``credit``) or heard of a calendar (``calendar``): a meter without
-#: these clusters costs no discovery message.
+#: read a prepay status (``credit``) or heard of a calendar (``calendar``), and its meter's
+#: supply until it heard a Supply Status (``supply``): a meter without these costs no
+#: discovery message.
 _CLUSTER_SENSORS: Final = {
     "credit": ("credit", "emergency_credit"),
     "calendar": ("calendar_tier", "tier_change"),
+    "supply": ("supply",),
 }
 #: A prepay status's values (SE 1.2 D.7.2.2.1): one read announces the credit sensors.
 _PREPAY_READ: Final = (
@@ -330,6 +336,8 @@ class HanBridge(BridgeShell):
                 self.value_units[name]["credit"] = currency_text(currency)
         elif kind in ("CalendarReceived", "CalendarChanged"):
             unknown.discard("calendar")
+        elif kind == "SupplyStatusChanged":  # the meter has supply control
+            unknown.discard("supply")
 
     def _learn_value(self, name: str, event: Any) -> None:
         """An SE 1.2 value that announces a display's sensor first, or says its unit."""
