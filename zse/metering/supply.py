@@ -83,6 +83,7 @@ from zse.records import (
 from zse.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
+from zse.se.types import SUPPLY_STATUS_NAMES
 from zse.zcl.codec import encode_command
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -144,10 +145,7 @@ _STATE_ATTRIBUTES: Final = {
     "load_limit_supply_state": A.LOAD_LIMIT_SUPPLY_STATE,
 }
 _UINT32 = 0xFFFFFFFF
-#: Supply Status by name: Supply OFF, OFF/ARMED, ON; 0x03-0xFF reserved (SE 1.4 table D-13 as
-#: DSR ZBOSS's zb_zcl_metering.h and Exegin's meter header quote it).
-SUPPLY_STATUS_NAMES: Final = {OFF: "Off", ARMED: "Off/Armed", ON: "On"}
-_NAMES = SUPPLY_STATUS_NAMES
+_NAMES = SUPPLY_STATUS_NAMES  # Off, Off/Armed, On (zse.se.types)
 
 
 def supply_status_name(status: int) -> str:

@@ -39,7 +39,6 @@ from zse.errors import InvalidJson, ZseError
 from zse.installcode import InstallCode, InvalidEui64, InvalidInstallCode, canonical_eui64
 from zse.messaging import Message
 from zse.metering.formatting import Formatting, unit_text
-from zse.metering.supply import SUPPLY_STATUS_NAMES
 from zse.price import PriceEvent
 from zse.price.core import (
     MAX_CREDIT_PAYMENT_REF,
@@ -73,7 +72,7 @@ from zse.se.ids import (
     SMART_APPLIANCE,
 )
 from zse.se.prepay import CreditStatus
-from zse.se.types import UNIT_OF_MEASURE_BCD, CppAuth, UnitOfMeasure
+from zse.se.types import SUPPLY_STATUS_NAMES, UNIT_OF_MEASURE_BCD, CppAuth, UnitOfMeasure
 from zse.time.core import from_zigbee
 
 __all__ = [
@@ -2580,7 +2579,7 @@ def han_discovery(
     (ADR 0034): credit and emergency credit (monetary, in ``value_units[device]["credit"]``,
     the price's currency), the calendar's tier in force (its label) and when the tier next
     changes (a timestamp). Its meter's supply (SE 1.2 Supply Status): an enum sensor of
-    :data:`~zse.metering.supply.SUPPLY_STATUS_NAMES` (On, Off, Off/Armed)."""
+    :data:`~zse.se.types.SUPPLY_STATUS_NAMES` (On, Off, Off/Armed)."""
     configs: list[tuple[str, str, dict[str, Any]]] = []
     gone: list[tuple[str, str, dict[str, Any]]] = []
     summation, demand = meter_sensors(unit_of_measure)

@@ -23,6 +23,7 @@ __all__ = [
     "SET_POINT_NOT_USED",
     "SIGNATURE_SIZE",
     "STANDARD_PROTOCOL_MANUFACTURER",
+    "SUPPLY_STATUS_NAMES",
     "TEMPERATURE_OFFSET_NOT_USED",
     "UNIT_OF_MEASURE_BCD",
     "AlternateCostUnit",
@@ -102,6 +103,10 @@ DUTY_CYCLE_NOT_USED: Final = 0xFF
 ALL_DEVICE_CLASSES: Final = 0x0FFF
 #: Report Event Status signature length (D.2.3.3.1.1.11): an ECDSA r‖s on sect163k1.
 SIGNATURE_SIZE: Final = 42
+#: Supply Status (Metering 0x0014, SE 1.2) by value: Supply OFF, OFF/ARMED, ON; 0x03-0xFF
+#: reserved (SE 1.4 table D-13 as DSR ZBOSS's zb_zcl_metering.h and Exegin's meter header
+#: quote it).
+SUPPLY_STATUS_NAMES: Final = {0: "Off", 1: "Off/Armed", 2: "On"}
 
 
 class DeviceClass(t.bitmap16):
