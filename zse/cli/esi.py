@@ -64,8 +64,10 @@ from zse.config import (
     parse_price,
 )
 from zse.metering.notification import flag_names
+from zse.metering.snapshot_types import MeterSnapshotCause
 from zse.price import MAX_TIER
 from zse.se.ids import MeteringAttribute
+from zse.se.types import SupplyStatus
 
 __all__ = ["DEFAULT_DATABASE", "Session", "describe_readings", "esi", "run_esi"]
 
@@ -434,7 +436,7 @@ def describe_result(result: Any, name: Callable[[str], str] = str) -> str:
     return text + ("; " + "; ".join(details) if details else "")
 
 
-def describe_event(  # noqa: PLR0911 - one line per kind of event
+def describe_event(  # noqa: PLR0911, PLR0912 - one line per kind of event
     event: Any, name: Callable[[str], str] = str
 ) -> str | None:
     """One line for an ESI event (None: not worth a line)."""
@@ -477,6 +479,9 @@ def describe_event(  # noqa: PLR0911 - one line per kind of event
         return f"{source} acknowledged price {event.issuer_event_id}"
     if kind in _SENT_EVENTS:  # the command that sent it prints its result
         return None
+    if kind == "SupplyChanged":  # the meter's supply (zse.metering.supply)
+        before, after = _supply_name(event.before), _supply_name(event.status)
+        return f"supply {before} -> {after} ({event.cause})"
     return f"{kind}: {event}"
 
 
@@ -917,6 +922,164 @@ def meter_set(summation: int | None, demand: int | None, status_bits: int | None
             )
         )
         session.say(f"meter: {describe_readings(server.core.read, demand=server.core.demand)}")
+
+    return run
+
+
+#: Metering Snapshot Cause names as ``meter snapshot --cause`` takes them (any case).
+_SNAPSHOT_CAUSES = {name.lower(): name for name in MeterSnapshotCause.__members__}
+
+
+@meter.command("snapshot")
+@click.option(
+    "--cause",
+    type=click.Choice(list(_SNAPSHOT_CAUSES), case_sensitive=False),
+    default="General",
+    show_default=True,
+    help="Metering Snapshot Cause (as tshark names its bits).",
+)
+def meter_snapshot(cause: str) -> Action:
+    """Take a snapshot of the meter's registers now (SE 1.2 Metering snapshots): kept with
+    the others, what a display's Get Snapshot reads."""
+
+    async def run(session: Session) -> None:
+        server = session.esi.meter
+        if server is None:
+            raise CommandError(_NO_METER)
+        name = _SNAPSHOT_CAUSES[cause.lower()]
+        taken = await server.take_snapshot(int(MeterSnapshotCause[name]))
+        read = server.core.read
+        shown = describe_readings(
+            lambda attribute: taken.summation if attribute == _SUMMATION else read(attribute),
+            demand=False,
+        ).split(", status")[0]
+        session.say(
+            f"snapshot {taken.snapshot_id} taken at {session.stamp(taken.time)}: {name}, {shown}"
+        )
+
+    return run
+
+
+# -- supply control (SE 1.2 Metering, zse.metering.supply): the utility's side -----------------
+
+
+_NO_SUPPLY = "the meter has no supply control (set [meter] supply = true)"
+
+
+def _supply_of(session: Session) -> tuple[Any, Any]:
+    """The ESI's meter and its supply control; :class:`CommandError` when it has none."""
+    server = session.esi.meter
+    if server is None:
+        raise CommandError(_NO_METER)
+    if server.supply is None:
+        raise CommandError(_NO_SUPPLY)
+    return server, server.supply
+
+
+def _supply_name(status: int) -> str:
+    """A Supply Status as SE names it: Off, Off/Armed, On."""
+    return _SUPPLY_NAMES.get(status, "On")
+
+
+_SUPPLY_NAMES: dict[int, str] = {SupplyStatus.OFF: "Off", SupplyStatus.ARMED: "Off/Armed"}
+
+
+def _waiting_line(session: Session, change: Any) -> str:
+    """One Change Supply waiting for its time, as ``supply`` lists it."""
+    return (
+        f"waiting: {_supply_name(change.status)} at {session.stamp(change.when)} "
+        f"({change.when}), provider {change.provider_id}, issuer event {change.issuer_event_id}"
+    )
+
+
+@SHELL.group(invoke_without_command=True)
+@click.pass_context
+def supply(ctx: click.Context) -> Action | None:
+    """The meter's supply (SE 1.2 supply control): Supply Status, the utility's state, the
+    prepay credit's interruption and the changes waiting; ``supply off|armed|on`` changes it
+    (Change Supply), ``supply cancel`` drops a change waiting."""
+    if ctx.invoked_subcommand is not None:
+        return None
+
+    async def run(session: Session) -> None:
+        _, control = _supply_of(session)
+        credit = "yes" if control.credit_interrupted else "no"
+        session.say(
+            f"supply: {_supply_name(control.status)} (utility: {_supply_name(control.utility)}, "
+            f"credit interruption: {credit})"
+        )
+        if not control.pending:
+            session.say("waiting: none")
+        for change in control.pending:
+            session.say(_waiting_line(session, change))
+
+    return run
+
+
+def _change_supply_command(word: str) -> click.Command:
+    """``supply off``, ``supply armed`` or ``supply on``: Change Supply from the ESI."""
+
+    @click.option("--at", type=INT, default=0, help="ZigBee UTCTime to make it (0: now).")
+    @click.option("--provider", type=INT, help="Provider id (default: [esi] provider_id).")
+    @click.option("--issuer", type=INT, help="Issuer event id (default: from time).")
+    def change(at: int, provider: int | None, issuer: int | None) -> Action:
+        _uint32(at, "--at", 0xFFFFFFFE, " (to cancel: supply cancel)")
+        _uint32(provider, "--provider")
+        _uint32(issuer, "--issuer")
+
+        async def run(session: Session) -> None:
+            server, control = _supply_of(session)
+            provider_id = session.config.provider_id if provider is None else provider
+            issuer_event_id = session.next_id() if issuer is None else issuer
+            outcome = await server.change_supply(
+                SupplyStatus[word.upper()],
+                at=at,
+                provider_id=provider_id,
+                issuer_event_id=issuer_event_id,
+            )
+            what = (
+                f"Change Supply to {_supply_name(SupplyStatus[word.upper()])} "
+                f"(provider {provider_id}, issuer event {issuer_event_id})"
+            )
+            session.say(f"{what}: {outcome.value}; supply {_supply_name(control.status)}")
+
+        return run
+
+    return click.command(word, help=f"Change Supply: the supply {word}, now or --at a time.")(
+        change
+    )
+
+
+def _uint32(value: int | None, option: str, high: int = 0xFFFFFFFF, hint: str = "") -> None:
+    """A Change Supply field (uint32) given to ``option``, else a usage error."""
+    if value is not None and not 0 <= value <= high:
+        raise click.BadParameter(f"{value} is outside 0..{high}{hint}", param_hint=f"'{option}'")
+
+
+for _word in ("off", "armed", "on"):
+    supply.add_command(_change_supply_command(_word))
+
+
+@supply.command("cancel")
+@click.option("--provider", type=INT, required=True, help="Provider id of the change.")
+@click.option("--issuer", type=INT, required=True, help="Issuer event id of the change.")
+def supply_cancel(provider: int, issuer: int) -> Action:
+    """Cancel the Change Supply of that provider and issuer event id that waits for its
+    time (Implementation Date/Time 0xFFFFFFFF)."""
+    _uint32(provider, "--provider")
+    _uint32(issuer, "--issuer")
+
+    async def run(session: Session) -> None:
+        from zse.schedule import CANCEL  # noqa: PLC0415
+
+        server, control = _supply_of(session)
+        outcome = await server.change_supply(
+            SupplyStatus.ON, at=CANCEL, provider_id=provider, issuer_event_id=issuer
+        )
+        session.say(
+            f"cancel of provider {provider}, issuer event {issuer}: {outcome.value}; "
+            f"{counted(len(control.pending), 'change')} waiting"
+        )
 
     return run
 

@@ -72,6 +72,7 @@ from zse.metering.supply import (
     OFF,
     ON,
     SUPPLY_EVENTS,
+    ChangeOutcome,
     SupplyChange,
     SupplyControl,
     SupplyEvent,
@@ -720,11 +721,12 @@ class MeteringServer:
         at: int = NOW,
         provider_id: int = 0,
         issuer_event_id: int = 0,
-    ) -> None:
+    ) -> ChangeOutcome:
         """The ESI's Change Supply: the supply to ``status`` (Off 0, Off/Armed 1, On 2) at
         ``at`` (UTC; 0 now, 0xFFFFFFFF cancels the waiting change of the same provider and
         issuer event id); stored before this returns (:class:`~zse.errors.StoreError`: not
-        made). :class:`SupplyRefused` as :meth:`SupplyControl.change_supply`."""
+        made). Returns what became of it (:meth:`SupplyControl.take_change`).
+        :class:`SupplyRefused` as :meth:`SupplyControl.change_supply`."""
         self._supply_control()
         change = SupplyChange(
             status=status,
@@ -733,12 +735,18 @@ class MeteringServer:
             issuer_event_id=issuer_event_id,
             request_time=self.clock(),
         )
+        outcomes: list[ChangeOutcome] = []
+
+        def take(supply: SupplyControl) -> list[SupplyEvent]:
+            events, outcome = supply.take_change(change, self.clock())
+            outcomes.append(outcome)
+            return events
+
         async with self._lock:
-            told = await self._supply_change(
-                lambda supply: supply.change_supply(change, self.clock())[0]
-            )
+            told = await self._supply_change(take)
         self._timer.update()
         await self._untold.tell(told)
+        return outcomes[0]
 
     async def set_credit_interrupted(self, interrupted: bool) -> None:
         """The prepay account interrupted (True) or gave back (False) the supply: Supply

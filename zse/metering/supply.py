@@ -58,6 +58,7 @@ Wireshark's and Exegin's. Facts only, nothing copied.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ from zse.records import (
 from zse.schedule import CANCEL, NOW, ScheduleFull, schedule, take_due
 from zse.se.ids import METERING, MeteringClientCommand, MeteringServerCommand
 from zse.se.ids import MeteringAttribute as A
-from zse.se.types import SUPPLY_STATUS_NAMES
+from zse.se.types import SUPPLY_STATUS_NAMES, SupplyStatus
 from zse.zcl.codec import encode_command
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -101,6 +102,7 @@ __all__ = [
     "SUPPLY_STATUS_NAMES",
     "UNCHANGED",
     "UTILITY_COMMANDS",
+    "ChangeOutcome",
     "FlowThreshold",
     "LoadLimitCounterReset",
     "SupplyChange",
@@ -125,10 +127,10 @@ _Status = foundation.Status
 S = MeteringServerCommand
 
 #: Supply Status values (Supply Status attribute 0x0014, Change Supply's Proposed Supply
-#: Status; zigpy's ``SupplyStatus``): Off, Off/Armed, On.
-OFF: Final = 0
-ARMED: Final = 1
-ON: Final = 2
+#: Status; :class:`zse.se.types.SupplyStatus`): Off, Off/Armed, On.
+OFF: Final = int(SupplyStatus.OFF)
+ARMED: Final = int(SupplyStatus.ARMED)
+ON: Final = int(SupplyStatus.ON)
 #: Set Supply Status: leave this state as it is.
 UNCHANGED: Final = 3
 #: ProposedChangeSupplyImplementationTime when no change waits.
@@ -152,6 +154,19 @@ def supply_status_name(status: int) -> str:
     """A Supply Status by name (:data:`SUPPLY_STATUS_NAMES`), ``status N`` for a reserved
     value."""
     return SUPPLY_STATUS_NAMES.get(status, f"status {status}")
+
+
+class ChangeOutcome(enum.Enum):
+    """What became of the application's Change Supply (:meth:`SupplyControl.take_change`):
+    applied now, kept waiting for its time, not kept (an older issue arriving while a newer
+    one waits to apply before it, :mod:`zse.schedule`), a waiting change cancelled, or a
+    cancel that found none of its provider and issuer event id waiting."""
+
+    APPLIED = "applied"
+    WAITING = "waiting"
+    NOT_KEPT = "not kept"
+    CANCELLED = "cancelled"
+    NOTHING_TO_CANCEL = "nothing to cancel"
 
 
 class SupplyRefused(ZseError, ValueError):
@@ -416,6 +431,27 @@ class SupplyControl:
         if now_applied:
             self._set(change.status, "change supply", now, events)
         return events, now_applied
+
+    def take_change(
+        self, change: SupplyChange, now: int
+    ) -> tuple[list[SupplyEvent], ChangeOutcome]:
+        """:meth:`change_supply` for the application, which is told what became of it (a
+        HAN device's Change Supply is answered by the rule alone): the events and the
+        :class:`ChangeOutcome`."""
+        had = self.waiting(change.provider_id, change.issuer_event_id) is not None
+        events, applied = self.change_supply(change, now)
+        if change.when == CANCEL:
+            return events, ChangeOutcome.CANCELLED if had else ChangeOutcome.NOTHING_TO_CANCEL
+        if applied:
+            return events, ChangeOutcome.APPLIED
+        if change in self.pending:
+            return events, ChangeOutcome.WAITING
+        return events, ChangeOutcome.NOT_KEPT
+
+    def waiting(self, provider_id: int, issuer_event_id: int) -> SupplyChange | None:
+        """The Change Supply of that provider and issuer event id waiting, if any."""
+        issue = (provider_id, issuer_event_id)
+        return next((p for p in self.pending if (p.provider_id, p.issuer_event_id) == issue), None)
 
     def next_deadline(self) -> int | None:
         """When the next waiting Change Supply is due."""

@@ -49,6 +49,7 @@ __all__ = [
     "PriceAcknowledgementControl",
     "PriceControl",
     "SignatureType",
+    "SupplyStatus",
     "TariffResolutionPeriod",
     "TariffType",
     "TerminateStatus",
@@ -103,10 +104,6 @@ DUTY_CYCLE_NOT_USED: Final = 0xFF
 ALL_DEVICE_CLASSES: Final = 0x0FFF
 #: Report Event Status signature length (D.2.3.3.1.1.11): an ECDSA r‖s on sect163k1.
 SIGNATURE_SIZE: Final = 42
-#: Supply Status (Metering 0x0014, SE 1.2) by value: Supply OFF, OFF/ARMED, ON; 0x03-0xFF
-#: reserved (SE 1.4 table D-13 as DSR ZBOSS's zb_zcl_metering.h and Exegin's meter header
-#: quote it).
-SUPPLY_STATUS_NAMES: Final = {0: "Off", 1: "Off/Armed", 2: "On"}
 
 
 class DeviceClass(t.bitmap16):
@@ -438,3 +435,25 @@ class TransferDataStatus(IntEnum):
     NO_SUCH_TUNNEL = 0x00
     WRONG_DEVICE = 0x01
     DATA_OVERFLOW = 0x02
+
+
+class SupplyStatus(IntEnum):
+    """Supply Status (Metering attribute 0x0014, SE 1.2; Change Supply's Proposed Supply
+    Status): values as Wireshark's ``packet-zbee-zcl-se.c`` and zigpy's Metering
+    ``SupplyStatus`` give them. Its members' names lowercased are the words of the
+    operator's commands (``zse esi``'s ``supply off|armed|on``, MQTT's ``change_supply``;
+    zse's own)."""
+
+    OFF = 0
+    ARMED = 1  # Off/Armed
+    ON = 2
+
+
+#: Supply Status (Metering 0x0014, SE 1.2) by value, as shown: Supply OFF, OFF/ARMED, ON;
+#: 0x03-0xFF reserved (SE 1.4 table D-13 as DSR ZBOSS's zb_zcl_metering.h and Exegin's meter
+#: header quote it).
+SUPPLY_STATUS_NAMES: Final[dict[int, str]] = {
+    SupplyStatus.OFF: "Off",
+    SupplyStatus.ARMED: "Off/Armed",
+    SupplyStatus.ON: "On",
+}
