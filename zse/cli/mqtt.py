@@ -105,13 +105,15 @@ async def simulated_esi(
     seed: int = 1,
     out: Any = None,
     demand: bool | Literal["later"] = True,
+    supply: bool = False,
 ) -> AsyncIterator[SimulatedEsi]:
     """An ESI with a meter on the simulator, its registry in ``directory``, and the simulated
     HAN of ``zse esi --radio sim`` provisioned (each device joins and runs CBKE on its own).
     ``demand=False``: a meter without InstantaneousDemand (SE D.3.2.2.1.1; its Metering
     server answers a read of it and Configure Reporting of it UNSUPPORTED_ATTRIBUTE), its
     summation as ever; ``"later"``: a meter with one not known until it is fed (``meter
-    set --demand``: a read of it is UNSUPPORTED_ATTRIBUTE until then, its reporting taken)."""
+    set --demand``: a read of it is UNSUPPORTED_ATTRIBUTE until then, its reporting taken).
+    ``supply``: the meter has SE 1.2 supply control (``[meter] supply = true``)."""
     from zse.cli._sim import SIM_HAN, SimulatedHan  # noqa: PLC0415
     from zse.cli.demo import RATED_WATTS, meter_attributes, simulated_household  # noqa: PLC0415
     from zse.provisioning.registry import HanRegistry  # noqa: PLC0415
@@ -142,7 +144,12 @@ async def simulated_esi(
             credentials=han.credentials,
             registry=registry,
             clock=han.clock,
-            meter={"formatting": formatting, "source": source, "demand": demand is not False},
+            meter={
+                "formatting": formatting,
+                "source": source,
+                "demand": demand is not False,
+                "supply": supply,
+            },
         )
         meter = esi.meter
         if meter is not None:

@@ -45,6 +45,8 @@ from zse.drlc.core import EventIdInUse
 from zse.errors import StoreError, ZseError
 from zse.installcode import InvalidEui64, parse_eui64
 from zse.metering.formatting import Formatting
+from zse.metering.snapshot_types import MeterSnapshotCause
+from zse.metering.supply import SupplyRefused
 from zse.mqtt.core import (
     BATCH,
     EVENT_KINDS,
@@ -54,6 +56,7 @@ from zse.mqtt.core import (
     CancelLoadControl,
     CancelMessage,
     CancelTariff,
+    ChangeSupply,
     Command,
     CommandError,
     Deprovision,
@@ -66,6 +69,7 @@ from zse.mqtt.core import (
     Publication,
     PublishPrice,
     PublishTariff,
+    TakeSnapshot,
     Topics,
     batched,
     correlation_id_of,
@@ -85,6 +89,7 @@ from zse.mqtt.core import (
     response_topic_of,
     result_payload,
     sent_publication,
+    supply_payload,
     unpublishable,
 )
 from zse.provisioning import LifecycleState
@@ -1215,7 +1220,43 @@ class MqttBridge(BridgeShell):
     def _failure_field(self, command: Any, exc: Exception) -> str:
         if isinstance(exc, EventIdInUse):  # the id, as the in-process headend names it
             return "issuer_event_id"
+        if isinstance(command, ChangeSupply | TakeSnapshot):  # the meter's own: no target
+            return "command"
         return "mac" if isinstance(command, Provision) else "target"
+
+    async def _meter_command(self, command: ChangeSupply | TakeSnapshot) -> dict[str, Any]:
+        """``change_supply`` or ``take_snapshot`` on the ESI's own meter. A meter without
+        supply control, no meter, and a change the meter refuses (:class:`~zse.metering.
+        supply.SupplyRefused`: 8 changes waiting already, ``at``) are answered as errors;
+        an unknown snapshot ``cause`` too (the names are checked here, above the parser's
+        layer)."""
+        meter = self.esi.meter
+        if meter is None:
+            raise CommandError("command", "the ESI has no meter ([meter] in its configuration)")
+        if isinstance(command, TakeSnapshot):
+            cause = MeterSnapshotCause.__members__.get(command.cause)
+            if cause is None:
+                raise CommandError("cause", "not a Metering Snapshot Cause name (General...)")
+            taken = await meter.take_snapshot(int(cause))
+            return {
+                "snapshot_id": taken.snapshot_id,
+                "time": taken.time,
+                "cause": command.cause,
+                "summation": taken.summation,
+            }
+        control = meter.supply
+        if control is None:
+            raise CommandError("command", "the meter has no supply control ([meter] supply)")
+        try:
+            outcome = await meter.change_supply(
+                command.status,
+                at=command.at,
+                provider_id=command.provider_id,
+                issuer_event_id=command.issuer_event_id,
+            )
+        except SupplyRefused as exc:  # the status was checked: a change for later, 8 wait
+            raise CommandError("at", str(exc)) from None
+        return supply_payload(control, outcome.value)
 
     def _on_event(self, event: Any) -> asyncio.Future[None] | None:
         """Queue the event's publication; returns a future done once it is journaled (the
@@ -1305,6 +1346,8 @@ class MqttBridge(BridgeShell):
             record = await esi.deprovision(command.mac)
             state = record.state.value if record is not None else "removed"
             return {"device": command.mac, "state": state}
+        if isinstance(command, ChangeSupply | TakeSnapshot):
+            return await self._meter_command(command)
         try:
             target = command.target.keywords()
             if isinstance(command, DisplayMessage):

@@ -61,6 +61,7 @@ from zse.price.core import (
     TierLabels,
 )
 from zse.provisioning.lifecycle import MAX_HAN_NAME, han_name_problem
+from zse.schedule import CANCEL
 from zse.se.ids import (
     DEVICE_MANAGEMENT,
     ESI_DEVICE_ID,
@@ -72,7 +73,13 @@ from zse.se.ids import (
     SMART_APPLIANCE,
 )
 from zse.se.prepay import CreditStatus
-from zse.se.types import SUPPLY_STATUS_NAMES, UNIT_OF_MEASURE_BCD, CppAuth, UnitOfMeasure
+from zse.se.types import (
+    SUPPLY_STATUS_NAMES,
+    UNIT_OF_MEASURE_BCD,
+    CppAuth,
+    SupplyStatus,
+    UnitOfMeasure,
+)
 from zse.time.core import from_zigbee
 
 __all__ = [
@@ -92,6 +99,7 @@ __all__ = [
     "CancelLoadControl",
     "CancelMessage",
     "CancelTariff",
+    "ChangeSupply",
     "Command",
     "CommandError",
     "ConfirmMessage",
@@ -111,6 +119,7 @@ __all__ = [
     "PublishPrice",
     "PublishTariff",
     "RespondCppEvent",
+    "TakeSnapshot",
     "Target",
     "Topics",
     "batched",
@@ -143,6 +152,7 @@ __all__ = [
     "result_payload",
     "sent_publication",
     "shown_publication",
+    "supply_payload",
     "unit_of_text",
     "unpublishable",
 ]
@@ -1287,6 +1297,29 @@ class Deprovision(_Command):
     mac: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChangeSupply(_Command):
+    """Change the ESI meter's own supply (SE 1.2 Metering Change Supply, made by the ESI:
+    :meth:`zse.metering.service.MeteringServer.change_supply`): ``change_supply``.
+    ``status`` a :class:`~zse.se.types.SupplyStatus`; ``at`` ZigBee UTCTime, 0 now,
+    :data:`CANCEL` cancels the change waiting of that provider and issuer event id."""
+
+    status: int
+    at: int = 0
+    provider_id: int
+    issuer_event_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakeSnapshot(_Command):
+    """Take a snapshot of the ESI meter's registers now (SE 1.2 Metering snapshots):
+    ``take_snapshot``. ``cause``: a Metering Snapshot Cause name as tshark gives its bits
+    (``General``...; the bridge checks it, :class:`zse.metering.snapshot_types.
+    MeterSnapshotCause` being above this module's layer)."""
+
+    cause: str = "General"
+
+
 Command = (
     DisplayMessage
     | CancelMessage
@@ -1297,6 +1330,8 @@ Command = (
     | CancelLoadControl
     | Provision
     | Deprovision
+    | ChangeSupply
+    | TakeSnapshot
 )
 
 _MAX_ID_LENGTH = 128
@@ -1679,6 +1714,71 @@ def _deprovision(cid: str, data: dict[str, Any]) -> Command:
     return Deprovision(correlation_id=cid, mac=_mac(data.get("mac"), "mac"))
 
 
+_UINT32 = (0, 0xFFFFFFFF)
+#: ``change_supply``'s ``status`` words (:class:`~zse.se.types.SupplyStatus`, lowercased).
+_SUPPLY_WORDS: Final = {status.name.lower(): int(status) for status in SupplyStatus}
+
+
+def _no_target(data: dict[str, Any], *names: str) -> None:
+    """Refuse a field of a command without a target other than ``names``."""
+    for key in data:
+        if key not in ("correlation_id", *names):
+            raise CommandError(_shown_key(key), "unknown field")
+
+
+def _required_int(data: dict[str, Any], name: str, low: int, high: int) -> int:
+    if name not in data:
+        raise CommandError(name, "missing")
+    return _int(data[name], name, low, high)
+
+
+def _change_supply(cid: str, data: dict[str, Any]) -> Command:
+    _no_target(data, "status", "at", "provider_id", "issuer_event_id")
+    at = _int(data.get("at", 0), "at", *_UINT32)
+    words = ", ".join(f'"{word}"' for word in _SUPPLY_WORDS)
+    status = data.get("status")
+    if at == CANCEL and status is None:
+        status = "on"  # a cancel's status is not read (as on the wire)
+    if not isinstance(status, str) or status not in _SUPPLY_WORDS:
+        why = "missing" if "status" not in data else f"expected one of {words}"
+        raise CommandError("status", why)
+    return ChangeSupply(
+        correlation_id=cid,
+        status=_SUPPLY_WORDS[status],
+        at=at,
+        provider_id=_required_int(data, "provider_id", *_UINT32),
+        issuer_event_id=_required_int(data, "issuer_event_id", *_UINT32),
+    )
+
+
+def _take_snapshot(cid: str, data: dict[str, Any]) -> Command:
+    _no_target(data, "cause")
+    return TakeSnapshot(correlation_id=cid, cause=_text(data.get("cause", "General"), "cause", 40))
+
+
+def supply_payload(control: Any, outcome: str) -> dict[str, Any]:
+    """``change_supply``'s result: what became of the change (``applied``, ``waiting``,
+    ``not kept``, ``cancelled``, ``nothing to cancel``), then the meter's supply as it now
+    is (``control``, a :class:`zse.metering.supply.SupplyControl`): Supply Status, the
+    utility's state, the prepay credit's interruption and the changes waiting."""
+    word = {int(status): status.name.lower() for status in SupplyStatus}
+    return {
+        "outcome": outcome,
+        "supply_status": word[control.status],
+        "utility": word[control.utility],
+        "credit_interrupted": control.credit_interrupted,
+        "waiting": [
+            {
+                "status": word[change.status],
+                "at": change.when,
+                "provider_id": change.provider_id,
+                "issuer_event_id": change.issuer_event_id,
+            }
+            for change in control.pending
+        ],
+    }
+
+
 #: The commands, by the last part of their request topic.
 COMMANDS: Final = {
     "display_message": _display,
@@ -1690,6 +1790,8 @@ COMMANDS: Final = {
     "cancel_load_control": _cancel_load_control,
     "provision": _provision,
     "deprovision": _deprovision,
+    "change_supply": _change_supply,
+    "take_snapshot": _take_snapshot,
 }
 
 
