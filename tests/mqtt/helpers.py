@@ -114,11 +114,16 @@ def settings(broker: Broker, **more: Any) -> Any:
 
 @contextlib.asynccontextmanager
 async def running(
-    broker: Broker, directory: Path, *, bridge: type[MqttBridge] = MqttBridge, **more: Any
+    broker: Broker,
+    directory: Path,
+    *,
+    bridge: type[MqttBridge] = MqttBridge,
+    supply: bool = False,
+    **more: Any,
 ) -> AsyncIterator[tuple[SimulatedEsi, MqttBridge, Subscriber]]:
-    """The simulated ESI, its HAN METER_READY, a subscriber, and the bridge (of class
-    ``bridge``) connected."""
-    async with simulated_esi(directory) as sim:
+    """The simulated ESI (its meter with supply control if ``supply``), its HAN METER_READY,
+    a subscriber, and the bridge (of class ``bridge``) connected."""
+    async with simulated_esi(directory, supply=supply) as sim:
         await asyncio.sleep(30)  # virtual: the devices join and run CBKE
         states = {r.state for r in sim.registry.devices()}
         assert states == {LifecycleState.METER_READY}
