@@ -9,8 +9,9 @@ line: from the terminal (a ``zse-esi>`` prompt), from a pipe or ``--commands FIL
 the first failing command stops the ESI with status 1), or none with ``--serve`` (run until
 Ctrl-C / SIGTERM). Type ``help`` for the commands: ``provision``, ``import``, ``deprovision``,
 ``devices``, ``groups``, ``price``, ``message``, ``cancel-message``, ``load-control``,
-``cancel-load-control``, ``meter`` (and ``meter set``), ``mirrors``, ``wait``, ``sleep``,
-``status``, ``quit``.
+``cancel-load-control``, ``meter`` (and ``meter set``, ``meter snapshot``), ``supply`` (and
+``supply off|armed|on``, ``supply cancel``), ``mirrors``, ``wait``, ``sleep``, ``status``,
+``quit``.
 
 What happens on the network (joins, CBKE, lifecycle changes, confirmations, load control
 reports) is printed as it happens, one line each, with the time.
