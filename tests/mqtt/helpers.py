@@ -139,3 +139,16 @@ async def running(
         finally:
             await made.stop()
             await subscriber.close()
+
+
+async def handled_by_a_started_bridge(
+    esi: Any, broker: Broker, store: Any, name: str, payload: bytes
+) -> dict[str, Any]:
+    """``name``'s answer to ``payload`` from a new bridge on ``store``, started (its records
+    read back, as after a restart) and stopped again."""
+    bridge = MqttBridge(esi, settings(broker), store=store)
+    await bridge.start()
+    try:
+        return await bridge.handle_command(name, payload)
+    finally:
+        await bridge.stop()

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from tests.mqtt.broker import Broker
-from tests.mqtt.helpers import Subscriber, real_wait, running, settings
+from tests.mqtt.helpers import (
+    Subscriber,
+    handled_by_a_started_bridge,
+    real_wait,
+    running,
+    settings,
+)
 from zse.cli.mqtt import simulated_esi
 from zse.drlc import Status
 from zse.mqtt.bridge import EXECUTED, OUTBOX, STEADY, MqttBridge, Reconnect, broker_time
@@ -559,12 +565,9 @@ async def test_executed_ids_survive_a_restart_of_the_bridge(broker: Broker, tmp_
         answer = await first.handle_command("display_message", payload)
         assert answer["status"] == "ok"
         assert [o["outcome"] for o in answer["result"]["outcomes"]] == ["delivered"]
-        second = MqttBridge(sim.esi, settings(broker), store=store)
-        await second.start()
-        try:
-            again = await second.handle_command("display_message", payload)
-        finally:
-            await second.stop()
+        again = await handled_by_a_started_bridge(
+            sim.esi, broker, store, "display_message", payload
+        )
         assert again == {**answer, "duplicate": True}
         stored = await store.load(EXECUTED)
         assert stored["m-1"]["response"] == answer

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.mqtt.broker import Broker
-from tests.mqtt.helpers import Subscriber, running, settings
+from tests.mqtt.helpers import Subscriber, handled_by_a_started_bridge, running, settings
 from zse.cli.mqtt import simulated_esi
 from zse.metering.supply import ARMED, MAX_PENDING, OFF, ON
 from zse.mqtt.bridge import MqttBridge
@@ -171,11 +171,6 @@ async def test_change_supply_is_carried_out_at_most_once_across_a_restart_of_the
         assert answer["status"] == "ok", answer
         assert meter.supply.status == OFF
         await meter.change_supply(ARMED, provider_id=1, issuer_event_id=12)
-        second = MqttBridge(sim.esi, settings(broker), store=store)
-        await second.start()
-        try:
-            again = await second.handle_command("change_supply", payload)
-        finally:
-            await second.stop()
+        again = await handled_by_a_started_bridge(sim.esi, broker, store, "change_supply", payload)
         assert again == {**answer, "duplicate": True}
         assert meter.supply.status == ARMED  # not switched off a second time
