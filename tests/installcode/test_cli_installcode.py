@@ -75,6 +75,42 @@ def test_usage_errors():
     assert run("installcode", "--csv", "-", CODE_48).exit_code == 2
 
 
+def test_csv_options_with_codes_are_refused_not_ignored(tmp_path):
+    """``-o FILE`` (or ``--jobs``) with CODE arguments: the keys would not be in FILE, yet the
+    run said nothing and exited 0; a usage error in one line instead, nothing written."""
+    keys = tmp_path / "keys.csv"
+    for options in (["-o", str(keys)], ["--jobs", "2"], ["--output", str(keys)], ["-j", "2"]):
+        result = run("installcode", *options, CODE_48)
+        assert result.exit_code == 2, result.output
+        assert result.stdout == ""
+        assert result.stderr.count("\n") == 1
+        assert "goes with --csv; CODE arguments are printed" in result.stderr
+        assert options[0] in result.stderr
+    assert not keys.exists()
+    assert run("installcode", "-o", "-", CODE_48).exit_code == 0  # the default, said or not
+
+
+def test_a_byte_that_is_not_utf8_is_named_as_such():
+    """A code typed in a non-UTF-8 terminal reaches Python as an escaped byte (a lone
+    surrogate); the message names the byte, not an invisible U+DCxx character."""
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zse",
+            "installcode",
+            b"83FE\xa0D340".decode("utf-8", "surrogateescape"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode == 2
+    assert process.stderr.splitlines() == [
+        "error: CODE #1: install code has a byte that is not UTF-8 text (0xA0) at position 5"
+    ]
+
+
 CSV = f"""eui64,install_code
 001BC5007000052B,{CODE_48}
 00:1b:c5:00:70:00:05:2c,83FE D340 7A93 9738 C552

@@ -263,6 +263,7 @@ def test_eui64_spellings(text, installcode_vectors):
         ("001BC5007000052", "15 hex digits; it must have 16"),
         ("001BC5007000052B00", "18 hex digits"),
         ("001BC50070Z0052B", "non-hex character 'Z' at position 11"),
+        ("00:1B\udcff", re.escape("a byte that is not UTF-8 text (0xFF) at position 6")),
         ("", "EUI-64 is empty"),
     ],
 )

@@ -626,6 +626,11 @@ def installcode(
         return
     if not codes:
         raise click.UsageError("give at least one CODE, or --csv FILE")
+    # CODE arguments are printed: an --output or --jobs would be ignored, the keys not where
+    # the user asked (status 0 all the same), so they are refused instead
+    for given, name in ((output != "-", "-o/--output"), (jobs is not None, "-j/--jobs")):
+        if given:
+            raise click.UsageError(f"{name} goes with --csv; CODE arguments are printed")
     results: list[dict[str, object]] = []
     failed = False
     for number, text in enumerate(codes, 1):

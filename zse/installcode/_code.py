@@ -84,12 +84,22 @@ def _hex_payload(text: object, what: str, error: type[ValueError]) -> str:
     for index, char in enumerate(stripped):
         if char in _HEX_DIGITS:
             digits.append(char)
+        elif _ESCAPED_BYTES[0] <= char <= _ESCAPED_BYTES[1]:
+            raise error(
+                f"{what} has a byte that is not UTF-8 text (0x{ord(char) - 0xDC00:02X}) at "
+                f"position {index + offset + 1}"
+            )
         elif not (char.isspace() or char in _SEPARATORS):
             raise error(
                 f"{what} has a non-hex character {char!r} at position {index + offset + 1}"
                 f"{_unicode_name(char)}"
             )
     return "".join(digits)
+
+
+#: The lone surrogates Python's ``surrogateescape`` makes of bytes 0x80-0xFF that are not
+#: UTF-8 (PEP 383): how a byte of a command-line argument in another encoding arrives.
+_ESCAPED_BYTES = ("\udc80", "\udcff")
 
 
 def _unicode_name(char: str) -> str:
