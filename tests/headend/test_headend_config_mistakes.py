@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
 from zse.cli import main
-from zse.headend.pki import init_directory
+from zse.headend.pki import HeadendConfigError, init_directory, load_config
 
 
 def _serve(config: Path) -> tuple[int, str]:
@@ -60,3 +60,49 @@ def test_an_encrypted_server_key_is_a_config_error(tmp_path: Path) -> None:
     code, err = _serve(tmp_path / "headend.toml")
     assert (code, err.count("\n")) == (2, 1)
     assert "server-key.pem: it is encrypted" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('certificate = "server.pem"', 'certificate = "headend.toml"', "certificate "),
+        ('key = "server-key.pem"', 'key = "server.pem"', "key "),
+        ('key = "server-key.pem"', 'key = "retailer-a-key.pem"', "key "),
+    ],
+)
+def test_an_unusable_tls_file_is_named(tmp_path: Path, old: str, new: str, said: str) -> None:
+    """A certificate that is no PEM certificate, a key file holding no key or another
+    certificate's key was "the TLS files cannot be used ([SSL] PEM lib (_ssl.c:3905))": which
+    file, and what is wrong with it, was left to guess."""
+    init_directory(tmp_path)
+    config = tmp_path / "headend.toml"
+    config.write_text(config.read_text().replace(old, new, 1))
+    (tmp_path / "server.pem").chmod(0o600)  # as a key: no warning line about its mode
+    code, err = _serve(config)
+    assert (code, err.count("\n")) == (2, 1), err
+    file = new.split('"')[1]
+    assert err.startswith(f"error: {config}: [server] {said}{tmp_path / file}: "), err
+    assert "PEM lib" not in err
+
+
+def test_a_meters_path_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    """``[server] meters`` naming a file was "FileExistsError: [Errno 17] File exists" (exit
+    1, the error of an unexpected bug)."""
+    init_directory(tmp_path)
+    config = tmp_path / "headend.toml"
+    config.write_text(config.read_text().replace('meters = "meters"', 'meters = "ca.pem"', 1))
+    code, err = _serve(config)
+    assert (code, err.count("\n")) == (2, 1), err
+    assert err == f"error: {config}: [server] meters {tmp_path / 'ca.pem'}: not a directory\n"
+
+
+def test_an_empty_common_name_is_a_config_error(tmp_path: Path) -> None:
+    """A retailer whose ``common_name`` is empty was served: no certificate carries an
+    empty common name, so its retailer could never be let in, and nothing said so."""
+    init_directory(tmp_path)
+    config = tmp_path / "headend.toml"
+    text = config.read_text().replace('common_name = "retailer-b"', 'common_name = ""', 1)
+    config.write_text(text)
+    with pytest.raises(HeadendConfigError) as raised:
+        load_config(config)
+    assert str(raised.value) == f"{config}: a retailer's common_name is empty"

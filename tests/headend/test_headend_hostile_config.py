@@ -32,6 +32,25 @@ def test_a_rate_out_of_range_is_a_config_error_naming_the_key(tmp_path: Path, ra
     assert str(config) in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("burst = 100", "burst = 1.5", "burst must be an integer"),
+        ('host = "127.0.0.1"', "host = 1", "host must be a string"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_said_in_words(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    """``burst = 1.5`` was "burst must be a int"."""
+    init_directory(tmp_path)
+    config = tmp_path / "headend.toml"
+    config.write_text(config.read_text().replace(old, new, 1))
+    with pytest.raises(HeadendConfigError) as error:
+        load_config(config)
+    assert str(error.value) == f"{config}: {said}"
+
+
 def test_the_slowest_and_fastest_rates_allowed_load(tmp_path: Path) -> None:
     init_directory(tmp_path)
     config = tmp_path / "headend.toml"

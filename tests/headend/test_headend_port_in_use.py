@@ -76,3 +76,18 @@ async def test_a_signed_port_in_use_leaves_nothing_listening(service: Service) -
     assert isinstance(raised.value, OSError)
     with socket.socket() as again:  # was "address already in use": the runner left open
         again.bind(("127.0.0.1", first))
+
+
+async def test_a_host_that_does_not_resolve_is_said_so(service: Service) -> None:
+    """``[server] host`` that is no address (a typo, ``999.1.1.1``) was "unknown error -2":
+    ``os.strerror`` of a resolver's error number, which is no system error."""
+    config = service.config
+    limiter = RateLimiter(config.rate, config.burst)
+    app = HeadendApp(service.headend, config.retailers, limiter=limiter, hosts=server_names(config))
+    with pytest.raises(ListenError) as raised:
+        await serve(app, server_context(config), host="999.1.1.1", port=_free_port())
+    with pytest.raises(socket.gaierror) as resolver:  # what the system's resolver says
+        socket.getaddrinfo("999.1.1.1", 0)
+    why = resolver.value.strerror
+    assert str(raised.value).startswith("cannot listen on 999.1.1.1:")
+    assert str(raised.value).endswith(f": {why[:1].lower()}{why[1:]}")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -263,18 +263,22 @@ class Crls:
         )
 
 
+#: A TOML value's kind in words, for the messages of :func:`_get`.
+_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
 def _get(path: Path, section: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
     """``section[name]`` of type ``kind`` (an int is a float), or ``default``."""
     value = section.get(name, default)
     if value is None or isinstance(value, bool) is not (kind is bool):
-        raise HeadendConfigError(f"{path}: {name} is missing or not a {kind.__name__}")
+        raise HeadendConfigError(f"{path}: {name} is missing or not {_KINDS[kind]}")
     if kind is float and isinstance(value, int):
         try:
             value = float(value)
         except OverflowError:
             raise HeadendConfigError(f"{path}: {name} is too large") from None
     if not isinstance(value, kind):
-        raise HeadendConfigError(f"{path}: {name} must be a {kind.__name__}")
+        raise HeadendConfigError(f"{path}: {name} must be {_KINDS[kind]}")
     if isinstance(value, float) and not math.isfinite(value):
         raise HeadendConfigError(f"{path}: {name} must be a finite number, not {value}")
     return value
@@ -339,10 +343,13 @@ def _retailer(
         if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
             raise HeadendConfigError(f"{path}: a signing_certificate must hold a P-256 key")
         signing_key = public
+    common_name = _get(path, entry, "common_name", str)
+    if not common_name:  # no certificate has one (RFC 5280: a DirectoryString of 1 or more)
+        raise HeadendConfigError(f"{path}: a retailer's common_name is empty")
     retailer = Retailer(
         id=_get(path, entry, "id", str),
         cas=cas,
-        common_name=_get(path, entry, "common_name", str),
+        common_name=common_name,
         signing_key=signing_key,
         signing_certificate=signing,
     )
@@ -445,7 +452,7 @@ def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendC
         certificate=base / _file_name(path, server, "certificate", "server.pem"),
         key=key,
         database=_database(path, _file_name(path, server, "database", "headend.sqlite")),
-        meters=base / _file_name(path, server, "meters", "meters"),
+        meters=_meters(path, base / _file_name(path, server, "meters", "meters")),
         rate=rate,
         burst=burst,
         retailers=retailers,
@@ -454,6 +461,13 @@ def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendC
         crls=crls,
         give_up=give_up_days * 86_400,
     )
+
+
+def _meters(path: Path, meters: Path) -> Path:
+    """``[server] meters``: a directory, made when missing (by ``serve --sim``)."""
+    if meters.exists() and not meters.is_dir():
+        raise HeadendConfigError(f"{path}: [server] meters {meters}: not a directory")
+    return meters
 
 
 def _database(path: Path, value: str) -> Path | str:
@@ -486,6 +500,51 @@ def _tls_error(exc: OSError | ssl.SSLError) -> str:
     if isinstance(exc, OSError) and exc.filename and not isinstance(exc, ssl.SSLError):
         return f"{exc.filename}: {exc.strerror}"
     return str(exc)
+
+
+class _Big(Exception):
+    """A TLS file too large to be one (:func:`~zse._files.read_bounded`'s error)."""
+
+
+def _tls_files_problem(config: HeadendConfig) -> str | None:
+    """Which of ``[server] certificate`` and ``key`` OpenSSL could not use, and why, or None:
+    its own errors name neither (``[SSL] PEM lib``). The key is read to compare public keys;
+    nothing of it is said."""
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    try:
+        data = read_bounded(config.certificate, error=_Big)
+        cert = x509.load_pem_x509_certificates(data)[0].public_key().public_bytes(*spki)
+    except (_Big, OSError, ValueError) as exc:
+        return f"[server] certificate {_unusable(config.certificate, exc, 'certificate')}"
+    try:
+        data = read_bounded(config.key, error=_Big)
+        key = serialization.load_pem_private_key(data, None).public_key().public_bytes(*spki)
+    except TypeError:  # encrypted: said by _no_password's refusal
+        return None
+    except (_Big, OSError, ValueError, UnsupportedAlgorithm) as exc:
+        return f"[server] key {_unusable(config.key, exc, 'private key')}"
+    if key != cert:
+        return f"[server] key {config.key}: not the key of certificate {config.certificate}"
+    return None
+
+
+def _unusable(path: Path, exc: Exception, what: str) -> str:
+    """A TLS file that could not be read (:class:`OSError`), is too large (:class:`_Big`,
+    which names it) or holds no PEM ``what`` (:class:`ValueError`, or an algorithm the
+    ``cryptography`` package does not support), in words."""
+    if isinstance(exc, _Big):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{path}: {exc.strerror}"
+    return f"{path}: not a PEM {what}"
+
+
+def _tls_files_error(config: HeadendConfig, exc: OSError | ssl.SSLError) -> HeadendConfigError:
+    """The configuration error of the server's TLS files not loading (``exc``)."""
+    problem = _tls_files_problem(config)
+    if problem is None:
+        problem = f"the TLS files cannot be used ({_tls_error(exc)})"
+    return HeadendConfigError(f"{config.path}: {problem}")
 
 
 def _no_password(config: HeadendConfig) -> Callable[[], str]:
@@ -526,9 +585,7 @@ def server_context(config: HeadendConfig) -> ssl.SSLContext:
             for crl in config.crl_files:
                 context.load_verify_locations(cafile=crl)
     except (OSError, ssl.SSLError) as exc:
-        raise HeadendConfigError(
-            f"{config.path}: the TLS files cannot be used ({_tls_error(exc)})"
-        ) from None
+        raise _tls_files_error(config, exc) from None
     return context
 
 
@@ -540,9 +597,7 @@ def signed_context(config: HeadendConfig) -> ssl.SSLContext:
     try:
         context.load_cert_chain(config.certificate, config.key, password=_no_password(config))
     except (OSError, ssl.SSLError) as exc:
-        raise HeadendConfigError(
-            f"{config.path}: the TLS files cannot be used ({_tls_error(exc)})"
-        ) from None
+        raise _tls_files_error(config, exc) from None
     return context
 
 

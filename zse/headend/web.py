@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -829,7 +830,10 @@ class ListenError(ZseError, OSError):
 
 
 def _listen_error(host: str, port: int, exc: OSError) -> ListenError:
-    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    if isinstance(exc, socket.gaierror):  # a resolver's error number is no errno
+        why = exc.strerror or str(exc)
+    else:  # asyncio's own strerror is a long sentence repeating the address
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
     where = f"[{host}]" if ":" in host else host
     error = ListenError(f"cannot listen on {where}:{port}: {why[:1].lower()}{why[1:]}")
     error.errno = exc.errno
