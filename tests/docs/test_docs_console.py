@@ -108,7 +108,7 @@ def run_block(text: str, where: Path) -> list[str]:
     return wrong
 
 
-def test_every_console_block_is_run_or_says_why_not():
+def test_every_console_block_is_run_or_says_why_not() -> None:
     names = {name for name, _, _ in BLOCKS}
     assert set(NOT_RUN) <= names, f"NOT_RUN names no block: {sorted(set(NOT_RUN) - names)}"
     unmarked = {name for name, marked, _ in BLOCKS if not marked}
@@ -116,7 +116,7 @@ def test_every_console_block_is_run_or_says_why_not():
     assert {name for name, _ in RUN} >= {"installcode.md#1", "installcode.md#8"}
 
 
-def test_the_check_catches_a_page_that_is_wrong(tmp_path):
+def test_the_check_catches_a_page_that_is_wrong(tmp_path: Path) -> None:
     """The check itself: a wrong line, a missing one and a wrong status are each reported."""
     page = (
         "$ zse installcode 83FED3407A932B71\n"
@@ -134,5 +134,5 @@ def test_the_check_catches_a_page_that_is_wrong(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "text"), RUN, ids=[name for name, _ in RUN])
-def test_console_block_prints_what_the_page_says(name, text, tmp_path):
+def test_console_block_prints_what_the_page_says(name: str, text: str, tmp_path: Path) -> None:
     assert run_block(text, tmp_path) == []
