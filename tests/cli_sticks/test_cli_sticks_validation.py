@@ -47,6 +47,26 @@ def test_esi_needs_a_radio_and_a_port(creds: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("ZSE_BAUDRATE", "abc", "'abc' is not a whole number (ASCII digits, no '_')"),
+        ("ZSE_BAUDRATE", "99", "99 is not in the range 1200<=x<=4000000."),
+        ("ZSE_START_TIMEOUT", "nan", "'nan' is not a finite number"),
+        ("ZSE_RADIO", "zigate", "'zigate' is not one of 'ezsp', 'znp', 'sim'."),
+    ],
+)
+def test_a_bad_environment_variable_is_named(variable: str, value: str, said: str) -> None:
+    """A value from the environment was said as the option's own ("Invalid value for
+    '-b' / '--baudrate'") to an operator who typed no such option: the variable is named."""
+    result = CliRunner().invoke(main, ["esi", "--device", "/dev/null"], env={variable: value})
+    option = {"ZSE_BAUDRATE": "'-b' / '--baudrate'", "ZSE_START_TIMEOUT": "'--start-timeout'"}
+    option["ZSE_RADIO"] = "'--radio'"
+    assert one_error(result) == (
+        f"error: Invalid value for {option[variable]} (from {variable}): {said} (see main esi -h)"
+    )
+
+
 def test_esi_needs_credentials() -> None:
     line = one_error(run("esi", "--radio", "ezsp", "--device", "/dev/ttyUSB0"))
     assert line.startswith("error: the ESI needs CBKE credentials: --credentials FILE")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from zse import __version__
 from zse.cli._errors import say_error
@@ -85,7 +86,7 @@ class _LazyGroup(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             hint = f" (see {exc.ctx.command_path} -h)" if exc.ctx is not None else ""
-            line = " ".join(exc.format_message().split())
+            line = " ".join(_from_environment(exc).format_message().split())
             click.echo(f"error: {line}{hint}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -152,6 +153,23 @@ def _fault(exc: BaseException) -> None:
     said = message if isinstance(exc, ZseError) else f"{name}: {message}" if message else name
     line = " ".join(f"{said}{where}".split())  # zse's errors say what and where already
     _fail_quietly(line[:500], 1)
+
+
+def _from_environment(exc: click.UsageError) -> click.UsageError:
+    """``exc``, naming the environment variable its bad value came from (click names the
+    option only, which the operator may not have typed: ``ZSE_BAUDRATE=abc``)."""
+    param, ctx = getattr(exc, "param", None), exc.ctx
+    if not isinstance(exc, click.BadParameter) or param is None or ctx is None:
+        return exc
+    source = None if param.name is None else ctx.get_parameter_source(param.name)
+    if source is not ParameterSource.ENVIRONMENT:
+        return exc
+    names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
+    given = next((name for name in names if os.environ.get(name)), None)
+    if given is None or exc.param_hint is not None:
+        return exc
+    hint = f"{param.get_error_hint(ctx)} (from {given})"
+    return click.BadParameter(exc.message, ctx=ctx, param=param, param_hint=hint)
 
 
 def _fail_quietly(message: str, status: int) -> NoReturn:

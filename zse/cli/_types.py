@@ -43,9 +43,19 @@ class FiniteFloat(click.FloatRange):
 
 
 def _whole(kind: click.ParamType[Any], value: Any, param: click.Parameter | None, ctx: Any) -> None:
-    """Fail unless ``value``, given as text, is in ASCII digits without ``_``."""
-    if isinstance(value, str) and not _plain(value):
+    """Fail unless ``value``, given as text, is a whole number in ASCII digits without ``_``
+    (click's own words for ``abc`` were "not a valid integer range")."""
+    if isinstance(value, str) and (not _plain(value) or not _integer(value)):
         kind.fail(f"{value[:20]!r} is not a whole number (ASCII digits, no '_')", param, ctx)
+
+
+def _integer(text: str) -> bool:
+    """Whether ``int()`` reads ``text`` (as click's integer types do)."""
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 class PlainIntRange(click.IntRange):
