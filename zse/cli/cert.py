@@ -152,7 +152,10 @@ def issue(  # noqa: PLR0917 - click passes options positionally
         _write_check(out, ca_path)
     try:
         ca = TestCA.load(ca_path)
-        subject = bytes(parse_eui64(eui64))[::-1]
+        try:
+            subject = bytes(parse_eui64(eui64))[::-1]
+        except DecodeError as exc:  # named as zse han's --meter and zse capture's are
+            _fail(f"--eui64: {exc}")
         credentials = ca.issue(subject, int(suite), **options)
     except DecodeError as exc:
         _fail(str(exc))
