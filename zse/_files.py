@@ -61,6 +61,20 @@ def read_text_bounded(
     return read_bounded(path, limit, error=error).decode("utf-8")
 
 
+def read_text_file(
+    path: str | os.PathLike[str], *, error: Callable[[str], Exception], limit: int = CONFIG_LIMIT
+) -> str:
+    """:func:`read_text_bounded`, a file that cannot be read raising ``error("cannot read
+    PATH: why")``: the system's words (no such file), or ``not UTF-8 text`` (not Python's
+    codec message, which names a byte and a position no editor shows)."""
+    try:
+        return read_text_bounded(path, limit, error=error)
+    except OSError as exc:
+        raise error(f"cannot read {os.fspath(path)}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise error(f"cannot read {os.fspath(path)}: not UTF-8 text") from None
+
+
 def warn_if_shared(path: str | os.PathLike[str], setting: str, logger: logging.Logger) -> bool:
     """Warn on ``logger`` when the private key ``path`` (given as ``setting``, such as
     ``mqtt.key_file``) may be read by users other than its owner (zse writes its own keys

@@ -115,7 +115,7 @@ from datetime import date as _dt_date
 from pathlib import Path
 from typing import Any
 
-from zse._files import read_text_bounded
+from zse._files import read_text_file
 from zse._words import quoted
 from zse.calendar import (
     MAX_CALENDAR_NAME,
@@ -1344,9 +1344,5 @@ def _rescaled(text: Any, digits: int, value: int, to: int) -> int:
 def load_config(path: str | os.PathLike[str]) -> EsiConfig:
     """Read and check a configuration file (:class:`ConfigError` if unreadable or wrong)."""
     file = Path(path)
-    try:
-        text = read_text_bounded(file, error=ConfigError)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"cannot read {file}: {reason}") from None
+    text = read_text_file(file, error=ConfigError)
     return parse_config(text, source=str(file), base=file.parent)

@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from zse import _files
 from zse.capture import KeyFileError
 from zse.cbke.ca import TestCA
 from zse.cbke.credentials import Credentials, InvalidCredentials
+from zse.cli import main
 from zse.cli.capture import load_keys
 from zse.config import ConfigError, load_config
 from zse.headend import pki
@@ -139,3 +141,27 @@ def test_esi_commands_and_an_imported_csv_from_dev_zero_end_in_one_line(tmp_path
     (refused,) = [x for x in ran.stdout.splitlines() if x.startswith("error: /dev/zero: ")]
     assert "save it as UTF-8" in refused
     assert "stopping: a scripted command failed" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("esi", "--radio", "sim", "--config", "{f}"),
+        ("esi", "--radio", "sim", "--commands", "{f}"),
+        ("mqtt", "--radio", "sim", "--config", "{f}"),
+        ("han", "watch", "--device", "/dev/null", "--mqtt-config", "{f}"),
+        ("headend", "serve", "--config", "{f}", "--sim", "1"),
+    ],
+    ids=["esi --config", "esi --commands", "mqtt --config", "han --mqtt-config", "headend"],
+)
+def test_a_file_that_is_not_utf8_is_said_so(args: tuple[str, ...], tmp_path: Path) -> None:
+    """A Latin-1 file was "'utf-8' codec can't decode byte 0xe9 in position 5: invalid
+    continuation byte" from all but ``zse esi --config``: the same words from each now."""
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("# caf\u00e9\n".encode("latin-1"))
+    argv = [a.replace("{f}", str(path)) for a in args]
+    result = CliRunner().invoke(main, argv, env={"ZSE_INSTALL_CODE": "83FED3407A932B70"})
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(f"{path}: not UTF-8 text"), lines[0]

@@ -46,7 +46,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from zse._files import read_text_bounded
+from zse._files import read_text_file
 from zse._words import counted
 from zse.cli._errors import fail
 from zse.cli._options import (
@@ -1617,10 +1617,7 @@ def esi(  # noqa: PLR0917 - click passes options positionally
             raise ConfigError("--serve and --commands exclude each other")
         script_lines: list[str] | None = None
         if commands_path is not None:
-            try:
-                script_lines = read_text_bounded(commands_path, error=ConfigError).splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read {commands_path}: {exc}") from None
+            script_lines = read_text_file(commands_path, error=ConfigError).splitlines()
     except ConfigError as exc:
         _fail(str(exc))
     configure_logging(verbose, log_level)

@@ -32,7 +32,7 @@ from typing import Any, Literal, NoReturn
 
 import click
 
-from zse._files import read_text_bounded, warn_if_shared
+from zse._files import read_text_file, warn_if_shared
 from zse.cli._errors import unexpected
 from zse.cli._types import FiniteFloat, PlainInt
 from zse.config import ConfigError, read_toml
@@ -216,12 +216,7 @@ def mqtt_settings(
 
     table: dict[str, Any] = {}
     if config is not None:
-        try:
-            document = read_toml(read_text_bounded(config, error=ConfigError), str(config))
-        except OSError as exc:
-            raise ConfigError(f"cannot read {config}: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{config}: not TOML: {exc}") from None
+        document = read_toml(read_text_file(config, error=ConfigError), str(config))
         table = document.get("mqtt", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{config}: mqtt is not a table ([mqtt])")

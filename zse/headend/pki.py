@@ -394,8 +394,8 @@ def load_config(path: Path, *, now: datetime.datetime | None = None) -> HeadendC
         data = read_toml(read_text_bounded(path, error=HeadendConfigError), str(path))
     except OSError as exc:
         raise HeadendConfigError(f"{path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise HeadendConfigError(f"{path}: not TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise HeadendConfigError(f"{path}: not UTF-8 text") from None
     except ConfigError as exc:
         raise HeadendConfigError(str(exc)) from None
     _known(path, "", data, ("server", "limits", "sends", "retailers"))
