@@ -5,6 +5,7 @@ nothing that was there before, then says the error in one line."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -43,3 +44,12 @@ def test_a_file_failing_halfway_and_the_directories_made_are_removed(tmp_path: P
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"error: cannot write {directory / 'server.pem'}: File too large\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_that_is_a_special_file_is_said_so(tmp_path: Path) -> None:
+    """``zse headend init /dev/null`` (or a FIFO: click's own check refuses a regular file
+    only) was "cannot write /dev/null: File exists"."""
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    result = CliRunner().invoke(main, ["headend", "init", str(path)])
+    assert (result.exit_code, result.output) == (2, f"error: {path}: not a directory\n")

@@ -792,6 +792,8 @@ def init_directory(directory: Path, *, port: int = 8443, hosts: Sequence[str] = 
             created.append(path)
         return path
 
+    if os.path.lexists(directory) and not directory.is_dir():
+        raise HeadendConfigError(f"{directory}: not a directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         present = [n for n in names if (directory / n).exists()]
