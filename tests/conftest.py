@@ -102,13 +102,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """The reports' directory removed however the run ended (``--markers`` has no summary)."""
+    """The reports' directory removed however the run ended (``--markers`` has no summary),
+    the files the hung-test reports go to closed."""
     made = _hung.pop("made", None)
     if made is not None:
         shutil.rmtree(made, ignore_errors=True)
-    stderr = _hung.pop("stderr", None)
-    if stderr is not None:
-        stderr.close()
+    for opened in ("stderr", "file"):  # a worker's report file too (a ResourceWarning)
+        handle = _hung.pop(opened, None)
+        if handle is not None:
+            handle.close()
 
 
 def _hung_file(config: pytest.Config) -> Any:
