@@ -823,8 +823,10 @@ def _prepayment(source: str, table: Any) -> tuple[PrepayConfig, dict[str, int]]:
 #: D.3.2.2.4; FastPollUpdatePeriod at least 1 s, as the meter takes it).
 _METER = {
     "unit_of_measure": (MeteringAttribute.UNIT_OF_MEASURE, 0, 0xFF, 0),
-    "multiplier": (MeteringAttribute.MULTIPLIER, 0, 0xFFFFFF, 1),
-    "divisor": (MeteringAttribute.DIVISOR, 0, 0xFFFFFF, 1000),
+    # 0 refused (zse's choice): a display divides by the Divisor (D.3.2.2.4.3; zse's own treats
+    # 0 as 1, another may not), and a Multiplier of 0 shows every value as 0 (a slip)
+    "multiplier": (MeteringAttribute.MULTIPLIER, 1, 0xFFFFFF, 1),
+    "divisor": (MeteringAttribute.DIVISOR, 1, 0xFFFFFF, 1000),
     "summation_formatting": (MeteringAttribute.SUMMATION_FORMATTING, 0, 0xFF, 0x33),
     "demand_formatting": (MeteringAttribute.DEMAND_FORMATTING, 0, 0xFF, 0x33),
     "historical_consumption_formatting": (

@@ -87,8 +87,13 @@ def test_a_demand_value_for_a_meter_without_demand_is_a_config_error() -> None:
         ("[meter]\ndivsor = 1\n", "config: [meter]: unknown key 'divsor'"),
         (
             "[meter]\ndivisor = 0x1000000\n",
-            "config: [meter] divisor: 16777216 is outside 0..16777215",
+            "config: [meter] divisor: 16777216 is outside 1..16777215",
         ),
+        (  # a display divides by it: accepted before, and shown as if it were 1 by zse's
+            "[meter]\ndivisor = 0\n",
+            "config: [meter] divisor: 0 is outside 1..16777215",
+        ),
+        ("[meter]\nmultiplier = 0\n", "config: [meter] multiplier: 0 is outside 1..16777215"),
         (
             "[meter]\nunit_of_measure = true\n",
             "config: [meter] unit_of_measure: expected int, got a boolean",
