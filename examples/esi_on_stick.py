@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zse.cli.esi import load_credentials, run_esi
-from zse.config import EsiConfig, RadioSettings
+from zse.config import ConfigError, EsiConfig, RadioSettings
 
 # The display's MAC address and install code, as printed on its label.
 DISPLAY = "00:0d:6f:00:0a:00:00:01"
@@ -72,4 +72,7 @@ if __name__ == "__main__":
     parser.add_argument("--device", required=True, help="serial port, e.g. /dev/ttyUSB0")
     parser.add_argument("--credentials", type=Path, required=True)
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.radio, args.device, args.credentials)))
+    try:
+        raise SystemExit(asyncio.run(main(args.radio, args.device, args.credentials)))
+    except ConfigError as exc:  # a missing or unusable credentials file: one line, status 2
+        parser.exit(2, f"error: {exc}\n")

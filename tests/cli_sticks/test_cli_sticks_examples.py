@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.cli_sticks.sticks_helpers import CA, ESI_CREDENTIALS, IHD, IHD_CODE, sim_factory
@@ -61,6 +63,20 @@ async def test_the_esi_on_stick_example_runs_on_the_simulator(tmp_path: Path) ->
     assert display.showing().text == "Peak price from 17:00"
     assert f"{IHD} (kitchen) load control event" in text
     assert f"{IHD}  meter ready" in text
+
+
+def test_the_example_says_a_missing_credentials_file_in_one_line(tmp_path: Path) -> None:
+    """A credentials file that is not there ended the example in a ConfigError traceback."""
+    missing = tmp_path / "missing.json"
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "esi_on_stick.py"), "--radio", "ezsp", "--device",
+         "/dev/null", "--credentials", str(missing)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: ")
+    assert str(missing) in done.stderr
 
 
 def test_the_example_configuration_parses() -> None:
