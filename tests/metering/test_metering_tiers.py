@@ -295,3 +295,32 @@ def test_any_tiers_load_or_are_a_record_error(tiers: object, two_way: bool) -> N
     else:
         assert all(1 <= n <= MAX_TIER for n in m.tiers())
         assert all((received is None) != two_way for _, received in m.tiers().values())
+
+
+@pytest.mark.parametrize(
+    ("label", "record"),
+    [
+        ("a character string", b"\x42\x03abc"),
+        ("a float", b"\x39\x00\x00\xc0\x7f"),
+        ("an array", b"\x48\x20\x01\x00\x05"),
+    ],
+)
+def test_a_tier_summation_that_is_not_a_number_is_a_decode_error(label: str, record: bytes) -> None:
+    core = display()
+    answer = message(G.Read_Attributes_rsp, b"\x00\x01\x00" + record)
+    with pytest.raises(DecodeError, match="0x0100 is not a number"):
+        core.tier_summations((1,), [answer])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0x0100, 0x0103), st.integers(0, 0xFF), st.integers(0, 0xFF), st.binary())
+def test_any_answer_to_a_tier_read_is_shown_or_a_decode_error(
+    attribute: int, status: int, type_id: int, rest: bytes
+) -> None:
+    core = display()
+    payload = attribute.to_bytes(2, "little") + bytes((status, type_id)) + rest
+    try:
+        shown = core.tier_summations((1, 2), [message(G.Read_Attributes_rsp, payload)])
+    except DecodeError:
+        return
+    assert set(shown) == {1, 2}

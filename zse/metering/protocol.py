@@ -698,8 +698,9 @@ class MeteringClientProtocol:
         """Each of ``tiers`` as the Read Attributes Responses to :meth:`tier_requests` carry
         it, shown as the meter's formatting says (D.3.2.2.4.4, as CurrentSummationDelivered);
         ``None`` for a summation the meter does not hold. :class:`DecodeError` for an answer
-        that is not a Read Attributes Response or does not decode, or when the formatting is
-        not known yet."""
+        that is not a Read Attributes Response or does not decode, one with a value that is
+        not a number (a string, a float, an array...), or when the formatting is not known
+        yet."""
         tiers = tuple(tiers)
         formatting = self.formatting
         if formatting is None:
@@ -709,8 +710,12 @@ class MeteringClientProtocol:
             if reply.is_cluster_command or reply.command_id != _G.Read_Attributes_rsp:
                 raise DecodeError(f"the meter answered 0x{reply.command_id:02X}, not a read")
             for record in decode_global(reply).status_records:
-                if record.status == foundation.Status.SUCCESS and record.value is not None:
-                    values[int(record.attrid)] = formatting.summation(int(record.value.value))
+                if record.status != foundation.Status.SUCCESS or record.value is None:
+                    continue
+                value = record.value.value
+                if not isinstance(value, int) or isinstance(value, bool):  # a string, a float...
+                    raise DecodeError(f"the meter's 0x{record.attrid:04X} is not a number")
+                values[int(record.attrid)] = formatting.summation(value)
         return {
             tier: TierSummation(
                 tier=tier,
