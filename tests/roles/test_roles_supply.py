@@ -292,31 +292,71 @@ class SupplyWritesFail(Store):
         return await super().commit(batch)
 
 
+async def credit_gone_unstored(tmp_path) -> tuple[SupplyWritesFail, Any, Any]:
+    """The ESI (its store, :class:`SupplyWritesFail`) and a display joined; credit runs out
+    at a reading whose supply write fails (failing again cleared): the store, HAN, display."""
+    store = await SupplyWritesFail.open(tmp_path / "esi.db")
+    han, ihd, _ = await joined(tmp_path, store=store)
+    esi = han.esi
+    assert esi.meter is not None
+    await esi.publish_price(price(1), device=EUIS["ihd"])
+    await esi.meter.feed(Readings(summation_delivered=0))
+    store.failing = True
+    await esi.meter.feed(Readings(summation_delivered=40_000))  # 40 kWh at 25 p: credit gone
+    store.failing = False
+    return store, han, ihd
+
+
 async def test_a_cut_off_the_meter_could_not_store_is_made_at_the_next_reading(tmp_path) -> None:
     """Credit runs out, the account stores it, but the meter's write of the supply fails:
     the supply stays On (nothing unstored kept). Before, it stayed On until the ESI
     restarted (the account's event is told again only then); now the next reading makes the
     supply follow the account: Off, told once."""
-    store = await SupplyWritesFail.open(tmp_path / "esi.db")
-    han, ihd, _ = await joined(tmp_path, store=store)
+    store, han, ihd = await credit_gone_unstored(tmp_path)
     esi = han.esi
     try:
-        await esi.publish_price(price(1), device=EUIS["ihd"])
         assert esi.meter is not None
         assert esi.meter.supply is not None
-        await esi.meter.feed(Readings(summation_delivered=0))
-        store.failing = True
-        await esi.meter.feed(Readings(summation_delivered=40_000))  # 40 kWh at 25 p: credit gone
         await asyncio.sleep(1)
         assert any(isinstance(e, SupplyInterrupted) for e in han.events)
         assert esi.meter.supply.status == ON
-        store.failing = False
         await esi.meter.feed(Readings(summation_delivered=40_000))
         await asyncio.sleep(1)
         assert esi.meter.supply.status == OFF
         cut = [(e.status, e.before, e.cause) for e in han.events if isinstance(e, SupplyChanged)]
         assert cut == [(OFF, ON, "credit")]
         assert await ihd.read_supply_status() == OFF
+    finally:
+        await close(han)
+        await store.close()
+
+
+async def test_an_account_event_told_again_after_a_restart_does_not_cut_a_supply_with_credit(
+    tmp_path,
+) -> None:
+    """Credit runs out but the meter's write fails: the account's SupplyInterrupted stays
+    untold (told again after the next start). The next reading cuts the supply off, a top-up
+    gives it back, and the ESI restarts. The old SupplyInterrupted told again must not turn
+    Off a supply the account (topped up) does not interrupt: the meter follows the account
+    as it is, not an event of what it was."""
+    store, han, ihd = await credit_gone_unstored(tmp_path)
+    esi = han.esi
+    try:
+        assert esi.meter is not None
+        await esi.meter.feed(Readings(summation_delivered=40_000))  # the supply follows: Off
+        assert (await ihd.top_up(CODE)).result == TopUpResult.Accepted_Supply_Enabled
+        await asyncio.sleep(1)
+        assert await ihd.read_supply_status() == ON
+        heard: list[object] = []
+        again = await restarted(han, listener=heard.append, store=store, **esi_options())
+        await asyncio.sleep(1)
+        assert again.prepayment is not None
+        assert not again.prepayment.account.interrupted
+        assert [e for e in heard if isinstance(e, SupplyChanged)] == []
+        assert again.meter is not None
+        assert again.meter.supply is not None
+        assert again.meter.supply.status == ON
+        assert await ihd.read_supply_status() == ON
     finally:
         await close(han)
         await store.close()

@@ -2051,15 +2051,19 @@ class EnergyServiceInterface:
 
     def _credit_supply(self, event: object) -> Awaitable[None] | None:
         """The prepay account interrupted or gave back the supply (SE 1.2 D.7): the meter's
-        supply control takes it (Off wins, :mod:`zse.metering.supply`), the account's event in
-        hand once it has (:mod:`zse.zcl.events`: one the process lost before is told again
-        after the restart, and the supply is also made to follow the stored account at start).
-        The meter tells the reading that charged the account with its lock let go
+        supply control takes the account's state as it now is (Off wins,
+        :mod:`zse.metering.supply`), the account's event in hand once it has
+        (:mod:`zse.zcl.events`: one the process lost before is told again after the restart,
+        and the supply is also made to follow the stored account at start). The state, not
+        the event's kind: an old SupplyInterrupted told again after a top-up would otherwise
+        cut off a supply the account no longer interrupts. The meter tells the reading that
+        charged the account with its lock let go
         (:meth:`~zse.metering.service.MeteringServer.on_readings`), so the change can wait for
         the lock here."""
         if self.meter is None or not isinstance(event, SupplyInterrupted | SupplyRestored):
             return None
-        return self.meter.set_credit_interrupted(isinstance(event, SupplyInterrupted))
+        assert self.prepayment is not None  # the account that told the event
+        return self.meter.set_credit_interrupted(self.prepayment.account.interrupted)
 
     def _price_in_force(self, now: int) -> PriceEvent | None:
         """The price in force at ``now`` (Publish Price, SE D.4.2.4.1): the newest of those
