@@ -180,6 +180,56 @@ async def test_a_change_at_its_time_whose_write_fails_is_tried_again_and_told_on
     assert (again.supply.status, again.supply.pending, after) == (OFF, [], [])
 
 
+class SupplyCommitWaits(Store):
+    """A store whose next commit of the supply record waits (a slow disk, other writers
+    ahead of it) until the caller gives up: it is never begun."""
+
+    waiting = False
+
+    async def commit(self, batch: Batch) -> list[int]:
+        if self.waiting and any(op[0] == "put" and op[2] == "supply" for op in batch._ops):
+            self.waiting = False
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        return await super().commit(batch)
+
+
+async def test_a_change_at_its_time_cut_short_by_a_stop_is_made_and_told_after_the_restart(
+    tmp_path,
+) -> None:
+    """The utility's Change Supply to Off for later falls due while the store is slow: the
+    meter is stopped before its write begins. The change is not lost nor kept untold: after
+    the restart it is applied and its SupplyChanged told, once (before, the stop stored the
+    supply as applied in memory without its journal entry: Off, never told)."""
+    loop = asyncio.get_running_loop()
+    path = tmp_path / "esi.db"
+    async with await SupplyCommitWaits.open(path) as store:
+        server = MeteringServer(
+            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
+        )
+        await server.start()
+        begun = START + int(loop.time())
+        await server.change_supply(OFF, at=begun + 60, provider_id=7, issuer_event_id=1)
+        store.waiting = True
+        await asyncio.sleep(61)
+        await server.stop()
+    told: list[object] = []
+    async with await Store.open(path) as store:
+        again = MeteringServer(
+            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
+        )
+        again.on_event(told.append)
+        await again.start()
+        await asyncio.sleep(1)
+        assert again.supply is not None
+        assert again.supply.status == OFF
+        await again.stop()
+    assert [(e.status, e.cause) for e in told if isinstance(e, SupplyChanged)] == [
+        (OFF, "change supply")
+    ]
+    _, after = await restarted(path)
+    assert after == []  # told once
+
+
 def test_each_supply_event_goes_to_the_journal_and_back() -> None:
     events = [
         SupplyChanged(status=OFF, before=ON, cause="credit", time=START),

@@ -674,11 +674,15 @@ class MeteringServer:
         need it). A write that fails puts the supply back as it was, the changes still
         waiting, and raises: the timer logs it and tries again :data:`SUPPLY_RETRY` seconds
         later (or at the next input), so each change is applied, stored, acknowledged and
-        told once it can be stored, never kept unstored and untold."""
+        told once it can be stored, never kept unstored and untold. A stop that cancels the
+        write puts it back too (the stop would otherwise store the change made in memory
+        without its journal entry: applied, never told nor acknowledged); the store then
+        holds it waiting, applied after the restart, or, the write begun, applied with its
+        entry (a commit cancelled during its transaction is carried out, zse.store)."""
         held, step = due
         try:
             told = await self._record(step, self.clock())
-        except StoreError:
+        except BaseException:  # a write that failed, or was cancelled by stop()
             assert self.supply is not None
             self.supply.put_back(held)
             raise
