@@ -76,6 +76,26 @@ async def test_the_display_hears_the_utility_turn_the_supply_off_and_on_across_r
         await close(han)
 
 
+async def test_a_supply_status_read_by_the_display_is_heard_before_its_report(tmp_path) -> None:
+    """The display reads the supply (``read_supply_status``) before the meter may report it
+    (a minimum interval of 10 minutes): the value read is the client's and a
+    SupplyStatusChanged (not reported), and the report that follows says nothing new."""
+    slow = MeteringClientConfig(supply_status=True, supply_min_interval=600)
+    han, ihd, _ = await joined(tmp_path, display={"metering_config": slow})
+    events = han.device_events["ihd"]
+    try:
+        client = ihd.metering
+        assert client is not None
+        await han.esi.meter.change_supply(OFF)
+        assert await client.read_supply_status() == OFF
+        assert client.supply_status == OFF
+        assert heard(events) == [(ON, None, False), (OFF, ON, False)]
+        await asyncio.sleep(600)
+        assert len(heard(events)) == 2
+    finally:
+        await close(han)
+
+
 async def test_a_meter_without_supply_control_is_said_once_and_its_summation_still_reported(
     tmp_path,
 ) -> None:
