@@ -19,6 +19,7 @@ from tests.price.test_price_block import factor
 from tests.price.test_price_schedule import price
 from tests.price.test_price_store import NAMESPACE, START, started
 from tests.price.test_price_tariffs import information, matrix
+from tests.roles.han_builder import build, close, restarted
 from tests.store.test_loader_shapes import PROPERTY
 from zse.price import DURATION_UNTIL_CHANGED
 from zse.price.protocol import PriceServerProtocol
@@ -181,3 +182,23 @@ async def test_a_deletion_whose_commit_fails_is_logged_and_tried_again(tmp_path,
         await server.stop()
     finally:
         await store.close()
+
+
+async def test_a_stopped_esi_deletes_nothing(tmp_path) -> None:
+    """The ESI's stop ends its Price server's timer: what ends afterwards is not deleted by
+    a process that stopped (its store may be closed or another's by then), but by the next
+    start's load."""
+    han = await build(tmp_path)
+    try:
+        await han.esi.publish_price(price(1, start=han.clock(), minutes=10), broadcast=True)
+        store, namespace = han.esi.store, han.esi.price.namespace
+        assert store is not None
+        stored = await store.load(namespace)
+        assert "price/1/1" in stored
+        await han.esi.stop()
+        await asyncio.sleep(700)
+        assert await store.load(namespace) == stored
+        await restarted(han)
+        assert "price/1/1" not in await store.load(namespace)
+    finally:
+        await close(han)
