@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.price.test_price_tariffs import information
 from tests.roles.han_builder import EUIS, close, restarted
 from tests.roles.test_roles_esi_meter import joined
@@ -15,6 +17,7 @@ from zse.metering.core import Readings
 from zse.metering.service import MeteringClient
 from zse.metering.snapshot_types import MeterSnapshotCause, TouSnapshot
 from zse.price import TariffCancellation
+from zse.roles.esi import TargetError
 from zse.se.ids import MeteringAttribute as A
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
@@ -84,5 +87,32 @@ async def test_a_change_for_later_is_snapshot_when_it_takes_effect_across_a_rest
             (CAUSE.Change_Of_Tenancy, 7200, 3000),
             (CAUSE.Change_Of_Tariff_Information, 1800, 2000),
         ]
+    finally:
+        await close(han)
+
+
+async def test_a_change_refused_for_its_target_is_not_snapshot(tmp_path) -> None:
+    """A change of tenancy or supplier refused for its target before anything is published
+    (two targets, a group no device is in) leaves the meter's snapshots as they were: none
+    taken now, none planned (before, the snapshot came first: one for a change never
+    published, and another when it was then sent right)."""
+    han = await joined(tmp_path, meter={"formatting": {A.DIVISOR: 1000}})
+    try:
+        esi = han.esi
+        assert esi.meter is not None
+        now = han.clock()
+        changes = (
+            ChangeOfTenancy(provider_id=5, issuer_event_id=9),
+            ChangeOfTenancy(provider_id=5, issuer_event_id=9, implementation_time=now + 60),
+        )
+        for change in changes:
+            with pytest.raises(TargetError):
+                await esi.publish_change_of_tenancy(change, device=EUIS["ihd"], broadcast=True)
+        supplier = ChangeOfSupplier(
+            current_provider_id=5, issuer_event_id=10, proposed_provider_id=6
+        )
+        with pytest.raises(TargetError):
+            await esi.publish_change_of_supplier(supplier, group="no such group")
+        assert (esi.meter.snapshots.snapshots, esi.meter.snapshots.planned) == ([], {})
     finally:
         await close(han)

@@ -1446,19 +1446,15 @@ class EnergyServiceInterface:
         """Publish a change of tenancy at its implementation time (D.10.2.4.1): stored first
         (a restart keeps it), told to each device that joins or asks (Get Change of Tenancy),
         and sent to ``device`` / ``group`` / ``zigbee_group`` / ``broadcast`` when given."""
-        await self._meter_snapshot(
-            MeterSnapshotCause.Change_Of_Tenancy, "tenancy", change.implementation_time
-        )
-        return await self._publish_device_management(change, "change of tenancy", target)
+        snapshot = (MeterSnapshotCause.Change_Of_Tenancy, "tenancy", change.implementation_time)
+        return await self._publish_device_management(change, "change of tenancy", target, snapshot)
 
     async def publish_change_of_supplier(
         self, change: ChangeOfSupplier, **target: Any
     ) -> SendResult:
         """Publish a change of supplier (D.10.2.4.2), as :meth:`publish_change_of_tenancy`."""
-        await self._meter_snapshot(
-            MeterSnapshotCause.Change_Of_Supplier, "supplier", change.implementation_time
-        )
-        return await self._publish_device_management(change, "change of supplier", target)
+        snapshot = (MeterSnapshotCause.Change_Of_Supplier, "supplier", change.implementation_time)
+        return await self._publish_device_management(change, "change of supplier", target, snapshot)
 
     async def _meter_snapshot(self, cause: int, key: str, at: int) -> None:
         """The meter's snapshot (SE 1.2 Metering) of a change of tariff, tenancy or supplier
@@ -1518,10 +1514,16 @@ class EnergyServiceInterface:
         item: ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId,
         what: str,
         target: dict[str, Any],
+        snapshot: tuple[int, str, int] | None = None,
     ) -> SendResult:
+        """Publish ``item`` (to ``target``, or to devices as they join or ask); the meter's
+        ``snapshot`` of it (:meth:`_meter_snapshot`'s cause, key and time) once the target
+        is known to be one: a change refused for its target leaves no snapshot."""
         server = self.device_management
         if not any(target.get(k) for k in ("device", "group", "zigbee_group", "broadcast")):
             self._running()
+            if snapshot is not None:
+                await self._meter_snapshot(*snapshot)
             await server.publish(item)
             await self._tenancy_messages(item)
             result = SendResult(what=what, target="devices as they join or ask")
@@ -1532,6 +1534,8 @@ class EnergyServiceInterface:
                 zigbee_group=target.get("zigbee_group"),
                 broadcast=bool(target.get("broadcast")),
             )
+            if snapshot is not None:
+                await self._meter_snapshot(*snapshot)
             await server.publish(item)
             await self._tenancy_messages(item)
             result = await self._deliver(
