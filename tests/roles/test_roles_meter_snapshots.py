@@ -16,6 +16,7 @@ from zse.devmgmt.core import ChangeOfSupplier, ChangeOfTenancy
 from zse.metering.core import Readings
 from zse.metering.service import MeteringClient
 from zse.metering.snapshot_types import MeterSnapshotCause, TouSnapshot
+from zse.metering.snapshots import MAX_PLANNED, SnapshotsFull
 from zse.price import TariffCancellation
 from zse.roles.esi import TargetError
 from zse.se.ids import MeteringAttribute as A
@@ -114,5 +115,31 @@ async def test_a_change_refused_for_its_target_is_not_snapshot(tmp_path) -> None
         with pytest.raises(TargetError):
             await esi.publish_change_of_supplier(supplier, group="no such group")
         assert (esi.meter.snapshots.snapshots, esi.meter.snapshots.planned) == ([], {})
+    finally:
+        await close(han)
+
+
+async def test_a_tariff_whose_snapshot_cannot_be_planned_is_refused_before_it_is_kept(
+    tmp_path,
+) -> None:
+    """MAX_PLANNED snapshots wait already: a tariff for later is refused (SnapshotsFull) with
+    nothing changed, neither kept nor stored by the Price server (before, it was stored and
+    then refused, never sent to its target, and a retry found it a repeat, refused again)."""
+    han = await joined(tmp_path, meter={"formatting": {A.DIVISOR: 1000}})
+    try:
+        esi = han.esi
+        assert esi.meter is not None
+        later = han.clock() + 3600
+        for n in range(MAX_PLANNED):
+            await esi.meter.plan_snapshot(f"other/{n}", later, CAUSE.General)
+        with pytest.raises(SnapshotsFull):
+            await esi.publish_tariff(information(start_time=later), device=EUIS["ihd"])
+        assert esi.price.protocol.tariffs.held(han.clock()) == []
+        assert esi.store is not None
+        assert not [k for k in await esi.store.load(esi.price.namespace) if "tariff" in k]
+        await esi.publish_tariff(information(), device=EUIS["ihd"])  # one for now: taken now
+        assert [s.cause for s in esi.meter.snapshots.snapshots] == [
+            CAUSE.Change_Of_Tariff_Information
+        ]
     finally:
         await close(han)

@@ -609,6 +609,13 @@ class MeteringServer:
         self._timer.update()
         return snapshot
 
+    def snapshot_room(self, key: str, at: int) -> None:
+        """:class:`~zse.metering.snapshots.SnapshotsFull` when :meth:`plan_snapshot` would
+        refuse ``key`` at ``at`` now (:meth:`SnapshotCore.room
+        <zse.metering.snapshots.SnapshotCore.room>`): checked before the change it is of is
+        made."""
+        self.snapshots.room(key, at, self.clock())
+
     async def unplan_snapshot(self, key: str) -> bool:
         """Drop the snapshot planned for the change ``key`` (cancelled), stored before this
         returns; whether one was planned."""

@@ -298,11 +298,17 @@ class SnapshotCore:
         if at <= now:
             self.planned.pop(key, None)
             return self.take(now, cause)
-        if key not in self.planned and len(self.planned) >= MAX_PLANNED:
-            raise SnapshotsFull(f"{MAX_PLANNED} snapshots are planned already")
+        self.room(key, at, now)
         self.planned[key] = (at, cause & 0xFFFFFFFF)
         self.changed = True
         return None
+
+    def room(self, key: str, at: int, now: int) -> None:
+        """:class:`SnapshotsFull` when :meth:`plan` would refuse ``key`` at ``at`` (a snapshot
+        for later, a key not planned yet, :data:`MAX_PLANNED` planned): for a caller to refuse
+        what the snapshot is of before it changes anything."""
+        if now < at and key not in self.planned and len(self.planned) >= MAX_PLANNED:
+            raise SnapshotsFull(f"{MAX_PLANNED} snapshots are planned already")
 
     def unplan(self, key: str) -> bool:
         """Drop the snapshot ``key`` planned (its change cancelled); whether there was one."""

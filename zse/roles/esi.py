@@ -1390,15 +1390,19 @@ class EnergyServiceInterface:
         matrix, block thresholds and tier labels (``values``: :class:`~zse.price.PriceMatrix`,
         :class:`~zse.price.BlockThresholds`, :class:`~zse.price.TierLabels`), each in as many
         commands as one frame takes (D.4.2.4.6-7, 9). It is recorded first, so a device that
-        misses it gets it when it asks (Get Tariff Information, Get Price Matrix...)."""
+        misses it gets it when it asks (Get Tariff Information, Get Price Matrix...). The
+        ESI's meter snapshots it at its start (:meth:`_meter_snapshot`);
+        :class:`~zse.metering.snapshots.SnapshotsFull` (nothing recorded nor sent) when that
+        snapshot, for later, cannot be planned."""
         target = self._resolve(
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )
+        key = _tariff_key(tariff.provider_id, tariff.issuer_tariff_id)
+        if self.meter is not None:  # refused before it is kept: not kept, then not sent
+            self.meter.snapshot_room(key, tariff.start_time)
         await self.price.publish_tariff(tariff, *values)
         await self._meter_snapshot(
-            MeterSnapshotCause.Change_Of_Tariff_Information,
-            _tariff_key(tariff.provider_id, tariff.issuer_tariff_id),
-            tariff.start_time,
+            MeterSnapshotCause.Change_Of_Tariff_Information, key, tariff.start_time
         )
 
         async def send(to: Destination) -> None:
