@@ -2083,7 +2083,8 @@ class EnergyServiceInterface:
         price in force's Price Tier with its Extended Price Tier (1-48, D.4.2.4.1), 0 when no
         price is in force or it has no tier. The meter asks at each reading, so a price
         published, superseded, ended or loaded at a restart counts from the next reading on,
-        with no timer of the Price server's (it has none)."""
+        without waiting on the Price server's timer (which only deletes the records of what
+        ended, :class:`~zse.price.service.PriceServer`)."""
         price = self._price_in_force(now)
         return 0 if price is None else price.effective_price_tier
 
