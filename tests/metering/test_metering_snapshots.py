@@ -362,7 +362,10 @@ def test_a_planned_snapshot_is_taken_at_its_time_once_bounded_and_stored() -> No
     assert core.handle_timeout(T0 + 100) is False  # once: the move left nothing behind
     again = SnapshotCore(meter().core)
     again.restore(record)
-    assert (again.planned, again.record()) == ({"tariff/5/7": (T0 + 50, 0x40)}, record)
+    assert (again.planned, again.record()) == (
+        {"tariff/5/7": (T0 + 50, 0x40, "tariff/5/7")},
+        record,
+    )
     older = {k: v for k, v in record.items() if k != "planned"}
     SnapshotCore(meter().core).restore(older)
     for key in range(MAX_PLANNED - 1):
@@ -372,12 +375,41 @@ def test_a_planned_snapshot_is_taken_at_its_time_once_bounded_and_stored() -> No
         core.plan("one more", T0 + 200, 1, T0 + 100)
     assert "one more" not in core.planned
     core.plan("last", T0 + 300, 1, T0 + 100)  # a key planned already moves
-    for damaged in ([["k", T0]], [[1, T0, 1]], [["k", -1, 1]]):
+    for damaged in ([["k", T0, 1]], [[1, T0, 1, "k"]], [["k", -1, 1, "k"]], [["k", T0, 1, 2]]):
         with pytest.raises(Mismatch):
             SnapshotCore(meter().core).restore({**record, "planned": damaged})
-    too_many = [[f"k{i}", T0, 1] for i in range(MAX_PLANNED + 1)]
+    too_many = [[f"k{i}", T0, 1, f"k{i}"] for i in range(MAX_PLANNED + 1)]
     with pytest.raises(Mismatch):
         SnapshotCore(meter().core).restore({**record, "planned": too_many})
+    with pytest.raises(Mismatch):
+        SnapshotCore(meter().core).restore({**record, "taken": [[c, T0] for c, *_ in too_many]})
+
+
+def test_a_change_published_again_is_snapshot_once() -> None:
+    """The same tariff published again (to another device) once its snapshot was taken, now
+    or at its time, takes none; the same change at another time, or another change under the
+    same key (a newer change of tenancy), does; the changes remembered are bounded and
+    stored."""
+    p = with_snapshots()
+    core = p.snapshots
+    assert core is not None
+    p.core.update(Readings(summation_delivered=5), T0)
+    assert core.plan("tariff/5/7", 0, 0x40, T0) is not None
+    assert core.plan("tariff/5/7", 0, 0x40, T0 + 5) is None  # again, to another device
+    core.plan("tenancy", T0 + 10, 0x100, T0, "tenancy/5/9")
+    core.handle_timeout(T0 + 10)
+    assert core.plan("tenancy", T0 + 10, 0x100, T0 + 20, "tenancy/5/9") is None
+    assert core.plan("tenancy", 0, 0x100, T0 + 20, "tenancy/5/10") is not None  # a newer one
+    assert core.plan("tariff/5/7", T0 + 30, 0x40, T0 + 20) is None  # moved: planned again
+    assert core.planned == {"tariff/5/7": (T0 + 30, 0x40, "tariff/5/7")}
+    assert [s.cause for s in core.snapshots] == [0x100, 0x100, 0x40]
+    again = SnapshotCore(meter().core)
+    again.restore(core.record())
+    assert again.taken == core.taken
+    for n in range(MAX_PLANNED + 2):
+        core.plan(f"tariff/1/{n}", 0, 0x40, T0 + 40)
+    assert len(core.taken) == MAX_PLANNED
+    assert "tariff/1/0" not in core.taken  # the oldest forgotten first
 
 
 @settings(max_examples=200, deadline=None)

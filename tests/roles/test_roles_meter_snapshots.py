@@ -143,3 +143,31 @@ async def test_a_tariff_whose_snapshot_cannot_be_planned_is_refused_before_it_is
         ]
     finally:
         await close(han)
+
+
+async def test_a_tariff_published_again_is_snapshot_once(tmp_path) -> None:
+    """The same tariff published to one device, then again (to another, or after a failed
+    send): each publication took a snapshot, so a tariff sent device by device filled the
+    ring of 16 with copies and pushed real snapshots out. One now; a newer tariff takes its
+    own; a newer change of tenancy too."""
+    han = await joined(tmp_path, meter={"formatting": {A.DIVISOR: 1000}})
+    try:
+        esi = han.esi
+        assert esi.meter is not None
+        await esi.meter.feed(Readings(summation_delivered=4242))
+        for _ in range(3):
+            await esi.publish_tariff(information(), device=EUIS["ihd"])
+        await esi.publish_tariff(information(tariff_id=8, event_id=101), device=EUIS["ihd"])
+        for event in (9, 9, 10):
+            await esi.publish_change_of_tenancy(
+                ChangeOfTenancy(provider_id=5, issuer_event_id=event)
+            )
+        causes = [s.cause for s in esi.meter.snapshots.snapshots]
+        assert causes == [
+            CAUSE.Change_Of_Tenancy,
+            CAUSE.Change_Of_Tenancy,
+            CAUSE.Change_Of_Tariff_Information,
+            CAUSE.Change_Of_Tariff_Information,
+        ]
+    finally:
+        await close(han)

@@ -597,14 +597,16 @@ class MeteringServer:
         when it cannot be (none taken)."""
         return await self._snapshots_change(lambda now: self.snapshots.take(now, cause))
 
-    async def plan_snapshot(self, key: str, at: int, cause: int) -> Snapshot | None:
+    async def plan_snapshot(
+        self, key: str, at: int, cause: int, change: str | None = None
+    ) -> Snapshot | None:
         """A snapshot for ``cause`` at ``at``, the implementation time of the change ``key``
         names (a tariff, a tenancy, a supplier the ESI published): taken now (and returned)
         when ``at`` is not in the future, else taken by the meter's timer at ``at``
         (:meth:`SnapshotCore.plan <zse.metering.snapshots.SnapshotCore.plan>`); stored before
         this returns (:class:`~zse.errors.StoreError`: nothing changed)."""
         snapshot = await self._snapshots_change(
-            lambda now: self.snapshots.plan(key, at, cause, now)
+            lambda now: self.snapshots.plan(key, at, cause, now, change)
         )
         self._timer.update()
         return snapshot

@@ -247,8 +247,11 @@ class SnapshotCore:
         self.snapshots: list[Snapshot] = []
         self.schedules: dict[int, SnapshotSchedule] = {}
         self.sessions: dict[int, SamplingSession] = {}
-        #: Snapshots planned for a change's implementation time: key -> (time, cause).
-        self.planned: dict[str, tuple[int, int]] = {}
+        #: Snapshots planned for a change's implementation time: key -> (time, cause, change).
+        self.planned: dict[str, tuple[int, int, str]] = {}
+        #: The changes whose snapshot was taken: change -> its implementation time (the newest
+        #: :data:`MAX_PLANNED`), so that one published again is not snapshot again.
+        self.taken: dict[str, int] = {}
         self._next_snapshot = 1
         self._next_sample = 1
         self._last_issuer = 0
@@ -290,18 +293,33 @@ class SnapshotCore:
         self.changed = True
         return snapshot
 
-    def plan(self, key: str, at: int, cause: int, now: int) -> Snapshot | None:
-        """A snapshot for ``cause`` at ``at``, the implementation time of the change ``key``
-        names (e.g. ``"tariff/<provider>/<issuer tariff id>"``): taken now (and returned) when
-        ``at`` is not after ``now``, else planned, replacing what ``key`` planned before.
-        :class:`SnapshotsFull` (nothing changed) past :data:`MAX_PLANNED`."""
+    def plan(
+        self, key: str, at: int, cause: int, now: int, change: str | None = None
+    ) -> Snapshot | None:
+        """A snapshot for ``cause`` at ``at``, the implementation time of ``change`` (e.g.
+        ``"tariff/<provider>/<issuer tariff id>"``; default ``key``), planned under ``key``
+        (one a key: a newer change of tenancy replaces the one planned): taken now (and
+        returned) when ``at`` is not after ``now``, else planned. A change whose snapshot was
+        taken for the same time already (the same tariff published again, to another device)
+        is not snapshot again (None, nothing changed). :class:`SnapshotsFull` (nothing
+        changed) past :data:`MAX_PLANNED`."""
+        change = key if change is None else change
+        if self.taken.get(change) == at:
+            return None
         if at <= now:
             self.planned.pop(key, None)
+            self._taken(change, at)
             return self.take(now, cause)
         self.room(key, at, now)
-        self.planned[key] = (at, cause & 0xFFFFFFFF)
+        self.planned[key] = (at, cause & 0xFFFFFFFF, change)
         self.changed = True
         return None
+
+    def _taken(self, change: str, at: int) -> None:
+        self.taken.pop(change, None)
+        self.taken[change] = at
+        while len(self.taken) > MAX_PLANNED:
+            del self.taken[next(iter(self.taken))]
 
     def room(self, key: str, at: int, now: int) -> None:
         """:class:`SnapshotsFull` when :meth:`plan` would refuse ``key`` at ``at`` (a snapshot
@@ -460,7 +478,7 @@ class SnapshotCore:
     def next_deadline(self) -> int | None:
         """The next scheduled or planned snapshot, or sample."""
         times = [s.next_time for s in self.schedules.values()]
-        times += [at for at, _ in self.planned.values()]
+        times += [at for at, _, _ in self.planned.values()]
         times += [s.next_time for s in self.sessions.values() if s.next_time is not None]
         return min(times, default=None)
 
@@ -475,9 +493,10 @@ class SnapshotCore:
                 schedule.count += 1
                 schedule.next_time = _occurrence(schedule.entry, schedule.start, schedule.count)
                 self._skip_past(schedule, now + 1)
-        for key, (at, planned) in sorted(self.planned.items(), key=lambda kv: kv[1]):
+        for key, (at, planned, change) in sorted(self.planned.items(), key=lambda kv: kv[1]):
             if at <= now:
                 del self.planned[key]
+                self._taken(change, at)
                 self.take(now, planned)
         self._sample_due(now)
         changed = self.changed
@@ -628,7 +647,8 @@ class SnapshotCore:
             ],
             "last_issuer": self._last_issuer,
             "next_sample": self._next_sample,
-            "planned": [[key, at, cause] for key, (at, cause) in self.planned.items()],
+            "planned": [[key, *planned] for key, planned in self.planned.items()],
+            "taken": [[change, at] for change, at in self.taken.items()],
         }
 
     def restore(self, record: Any) -> None:
@@ -657,10 +677,12 @@ class SnapshotCore:
         self.snapshots = snapshots[: self.capacity]
         self.schedules = schedules
         self.sessions = sessions
-        planned = {key: (at, cause) for key, at, cause in record.get("planned", [])}
-        if len(planned) > MAX_PLANNED:
-            raise Mismatch("more planned snapshots than a meter keeps")
+        planned = {key: (at, why, change) for key, at, why, change in record.get("planned", [])}
+        done: dict[str, int] = dict(record.get("taken", []))
+        if len(planned) > MAX_PLANNED or len(done) > MAX_PLANNED:
+            raise Mismatch("more planned or taken snapshots than a meter keeps")
         self.planned = planned
+        self.taken = done
         self._next_snapshot = record["next_snapshot"]
         self._last_issuer = record["last_issuer"]
         self._next_sample = record["next_sample"]
@@ -703,7 +725,10 @@ RECORD_SHAPE = Fields(
         "last_issuer": _U32,
         "next_sample": Int(1, 0xFFFE),
     },
-    {"planned": ListOf(TupleOf(STR, _U32, _U32))},  # since 2026-12-07
+    {  # since 2026-12-07
+        "planned": ListOf(TupleOf(STR, _U32, _U32, STR)),
+        "taken": ListOf(TupleOf(STR, _U32)),
+    },
 )
 
 

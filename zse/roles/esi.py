@@ -1450,22 +1450,36 @@ class EnergyServiceInterface:
         """Publish a change of tenancy at its implementation time (D.10.2.4.1): stored first
         (a restart keeps it), told to each device that joins or asks (Get Change of Tenancy),
         and sent to ``device`` / ``group`` / ``zigbee_group`` / ``broadcast`` when given."""
-        snapshot = (MeterSnapshotCause.Change_Of_Tenancy, "tenancy", change.implementation_time)
+        snapshot = (
+            MeterSnapshotCause.Change_Of_Tenancy,
+            "tenancy",
+            change.implementation_time,
+            f"tenancy/{change.provider_id}/{change.issuer_event_id}",
+        )
         return await self._publish_device_management(change, "change of tenancy", target, snapshot)
 
     async def publish_change_of_supplier(
         self, change: ChangeOfSupplier, **target: Any
     ) -> SendResult:
         """Publish a change of supplier (D.10.2.4.2), as :meth:`publish_change_of_tenancy`."""
-        snapshot = (MeterSnapshotCause.Change_Of_Supplier, "supplier", change.implementation_time)
+        snapshot = (
+            MeterSnapshotCause.Change_Of_Supplier,
+            "supplier",
+            change.implementation_time,
+            f"supplier/{change.current_provider_id}/{change.issuer_event_id}",
+        )
         return await self._publish_device_management(change, "change of supplier", target, snapshot)
 
-    async def _meter_snapshot(self, cause: int, key: str, at: int) -> None:
+    async def _meter_snapshot(
+        self, cause: int, key: str, at: int, change: str | None = None
+    ) -> None:
         """The meter's snapshot (SE 1.2 Metering) of a change of tariff, tenancy or supplier
-        (``key``), if the ESI hosts a meter: taken at the change's implementation time ``at``
-        (now when it is 0 or past; the same change published again moves it)."""
+        (``change``, planned under ``key``: one tenancy and one supplier change at a time, the
+        newer replacing the older), if the ESI hosts a meter: taken at the change's
+        implementation time ``at`` (now when it is 0 or past), once: the same change published
+        again (to another device) moves it, or is not snapshot again once taken."""
         if self.meter is not None:
-            await self.meter.plan_snapshot(key, at, cause)
+            await self.meter.plan_snapshot(key, at, cause, change)
 
     async def update_site_id(self, site: SiteId, **target: Any) -> SendResult:
         """Publish the site id (Update SiteID, D.10.2.4.4), as :meth:`publish_change_of_tenancy`."""
@@ -1518,7 +1532,7 @@ class EnergyServiceInterface:
         item: ChangeOfTenancy | ChangeOfSupplier | SiteId | CustomerId,
         what: str,
         target: dict[str, Any],
-        snapshot: tuple[int, str, int] | None = None,
+        snapshot: tuple[int, str, int, str] | None = None,
     ) -> SendResult:
         """Publish ``item`` (to ``target``, or to devices as they join or ask); the meter's
         ``snapshot`` of it (:meth:`_meter_snapshot`'s cause, key and time) once the target
