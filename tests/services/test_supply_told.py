@@ -6,6 +6,7 @@ restart, and never twice (as the Prepayment server does, test_prepayment_told.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from typing import Any
@@ -228,6 +229,34 @@ async def test_a_change_at_its_time_cut_short_by_a_stop_is_made_and_told_after_t
     ]
     _, after = await restarted(path)
     assert after == []  # told once
+
+
+async def test_an_applications_change_cancelled_during_its_write_is_not_kept(tmp_path) -> None:
+    """The application's Change Supply is cancelled (its task, a shutdown) while its write
+    waits: the supply is as it was, nothing told, and the change is not stored with the next
+    write (before, it stayed Off in memory and the stop stored it: Off after the restart,
+    never told)."""
+    loop = asyncio.get_running_loop()
+    path = tmp_path / "esi.db"
+    async with await SupplyCommitWaits.open(path) as store:
+        server = MeteringServer(
+            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
+        )
+        told: list[object] = []
+        server.on_event(told.append)
+        await server.start()
+        store.waiting = True
+        change = loop.create_task(server.change_supply(OFF, provider_id=7, issuer_event_id=1))
+        await asyncio.sleep(1)
+        change.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await change
+        assert server.supply is not None
+        assert (server.supply.status, server.supply.changed, told) == (ON, False, [])
+        await server.stop()
+    again, after = await restarted(path)
+    assert again.supply is not None
+    assert (again.supply.status, after) == (ON, [])
 
 
 def test_each_supply_event_goes_to_the_journal_and_back() -> None:

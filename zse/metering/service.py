@@ -529,7 +529,7 @@ class MeteringServer:
             try:  # all the command changed in one commit: none of it stored if it fails
                 told = await self._record(step, now, self._kept(before))
                 self.snapshots.changed = False
-            except StoreError:  # answered FAILURE: supply and snapshots as they were, and stored
+            except BaseException:  # failed (answered FAILURE) or cancelled (a stop): as they were
                 if supply is not None and held is not None:
                     supply.put_back(held)
                 if kept is not None:
@@ -627,13 +627,14 @@ class MeteringServer:
 
     async def _snapshots_change(self, change: Callable[[int], _T]) -> _T:
         """Make ``change(now)`` to the snapshots and store it, under the meter's lock; put
-        back as it was when the write fails (:class:`~zse.errors.StoreError` raised)."""
+        back as it was when the write fails (:class:`~zse.errors.StoreError` raised) or is
+        cancelled."""
         async with self._lock:
             kept = (self.snapshots.record(), self.snapshots.changed)
             done = change(self.clock())
             try:
                 await self._keep_snapshots()
-            except StoreError:
+            except BaseException:
                 self._put_back_snapshots(kept)
                 raise
         return done
@@ -716,14 +717,16 @@ class MeteringServer:
     ) -> list[tuple[int | None, SupplyEvent]]:
         """Make the application's ``change`` to supply control and store it with its events
         (:meth:`_supply_step`; the caller holds the lock). A store that fails puts the supply
-        back as it was and raises :class:`~zse.errors.StoreError`: the change was kept in
-        memory, served and written with the next commit, its events never told."""
+        back as it was and raises :class:`~zse.errors.StoreError` (the change was kept in
+        memory, served and written with the next commit, its events never told); so does a
+        write cancelled (the caller's task, a stop: a commit cancelled once begun is carried
+        out with its journal entries, :mod:`zse.store`, and told after the restart)."""
         supply = self._supply_control()
         held = supply.hold()
         events = change(supply)
         try:
             return await self._supply_step(events)
-        except StoreError:
+        except BaseException:
             supply.put_back(held)
             raise
 
