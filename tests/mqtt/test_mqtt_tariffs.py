@@ -14,6 +14,7 @@ from typing import Any
 from tests.mqtt.broker import Broker
 from tests.mqtt.helpers import Subscriber, running
 from tests.mqtt.test_mqtt_tariffs_core import TARIFF
+from zse.metering.snapshots import MAX_PLANNED
 from zse.mqtt.core import node_id
 from zse.price import TierLabels
 
@@ -114,3 +115,23 @@ async def test_a_headend_publishes_and_cancels_a_tariff_through_the_broker(
             _payload, retained = kept[f"{topic}/{kind}"]
             assert retained, kind
         assert json.loads(kept[f"{topic}/tariff"][0]) == sent
+
+
+async def test_a_tariff_whose_snapshot_has_no_room_names_its_start_time(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The meter has 16 snapshots planned for later changes already: a tariff starting later
+    is refused before anything is kept (its snapshot cannot be planned), and the answer
+    named the field ``target``, which was not at fault."""
+    async with running(broker, tmp_path, reading_interval=0) as (sim, _bridge, sub):
+        meter = sim.esi.meter
+        assert meter is not None
+        now = meter.clock()
+        for n in range(MAX_PLANNED):
+            await meter.plan_snapshot(f"tariff/9/{n}", now + 3600, 0x40)
+        later = {**TARIFF, "start_time": now + 7200}
+        command = {"correlation_id": "tariff-17", "group": "sim", "tariff": later}
+        await sub.publish("zse/bridge/request/publish_tariff", command)
+        (answer,) = await sub.until(lambda: sub.on("zse/bridge/response/publish_tariff"))
+        assert answer["status"] == "error", answer
+        assert answer["error"]["field"] == "tariff.start_time"

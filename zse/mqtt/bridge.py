@@ -46,6 +46,7 @@ from zse.errors import StoreError, ZseError
 from zse.installcode import InvalidEui64, parse_eui64
 from zse.metering.formatting import Formatting
 from zse.metering.snapshot_types import MeterSnapshotCause
+from zse.metering.snapshots import SnapshotsFull
 from zse.metering.supply import SupplyRefused
 from zse.mqtt.core import (
     BATCH,
@@ -1222,6 +1223,8 @@ class MqttBridge(BridgeShell):
             return "issuer_event_id"
         if isinstance(command, ChangeSupply | TakeSnapshot):  # the meter's own: no target
             return "command"
+        if isinstance(exc, SnapshotsFull):  # the tariff's start: its snapshot has no room
+            return "tariff.start_time"
         return "mac" if isinstance(command, Provision) else "target"
 
     async def _meter_command(self, command: ChangeSupply | TakeSnapshot) -> dict[str, Any]:
