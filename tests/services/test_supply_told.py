@@ -56,6 +56,14 @@ def meter(store: Store) -> MeteringServer:
     return MeteringServer(MeterPort(9), clock=lambda: START, store=store, supply=True)
 
 
+def timed_meter(store: Store) -> MeteringServer:
+    """:func:`meter` on ZigBee time running with the loop from START (its timer fires)."""
+    loop = asyncio.get_running_loop()
+    return MeteringServer(
+        MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
+    )
+
+
 async def run_until_killed(path: str) -> None:
     """The utility turns the supply off; kill -9 once it is stored, before anyone has it."""
     store = await Store.open(path)
@@ -158,9 +166,7 @@ async def test_a_change_at_its_time_whose_write_fails_is_tried_again_and_told_on
     loop = asyncio.get_running_loop()
     path = tmp_path / "esi.db"
     async with await FailingStore.open(path) as store:
-        server = MeteringServer(
-            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
-        )
+        server = timed_meter(store)
         told: list[object] = []
         server.on_event(told.append)
         await server.start()
@@ -204,9 +210,7 @@ async def test_a_change_at_its_time_cut_short_by_a_stop_is_made_and_told_after_t
     loop = asyncio.get_running_loop()
     path = tmp_path / "esi.db"
     async with await SupplyCommitWaits.open(path) as store:
-        server = MeteringServer(
-            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
-        )
+        server = timed_meter(store)
         await server.start()
         begun = START + int(loop.time())
         await server.change_supply(OFF, at=begun + 60, provider_id=7, issuer_event_id=1)
@@ -215,9 +219,7 @@ async def test_a_change_at_its_time_cut_short_by_a_stop_is_made_and_told_after_t
         await server.stop()
     told: list[object] = []
     async with await Store.open(path) as store:
-        again = MeteringServer(
-            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
-        )
+        again = timed_meter(store)
         again.on_event(told.append)
         await again.start()
         await asyncio.sleep(1)
@@ -239,9 +241,7 @@ async def test_an_applications_change_cancelled_during_its_write_is_not_kept(tmp
     loop = asyncio.get_running_loop()
     path = tmp_path / "esi.db"
     async with await SupplyCommitWaits.open(path) as store:
-        server = MeteringServer(
-            MeterPort(9), clock=lambda: START + int(loop.time()), store=store, supply=True
-        )
+        server = timed_meter(store)
         told: list[object] = []
         server.on_event(told.append)
         await server.start()

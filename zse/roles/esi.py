@@ -925,9 +925,7 @@ class EnergyServiceInterface:
             self._unfollow.append(self.calendar.on_event(self.prepayment.calendar_changed))
         if self.meter is not None and self.meter.supply is not None:  # as the account is
             # (stored with the supply: told only if it differs); no account, no interruption
-            await self.meter.set_credit_interrupted(
-                self.prepayment is not None and self.prepayment.account.interrupted
-            )
+            await self._supply_follows_account()
         if self.store is not None:
             self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
         if self.mirrors is not None:  # the meters' Get Notified Message held like the reports
@@ -2084,8 +2082,15 @@ class EnergyServiceInterface:
         the lock here."""
         if self.meter is None or not isinstance(event, SupplyInterrupted | SupplyRestored):
             return None
-        assert self.prepayment is not None  # the account that told the event
-        return self.meter.set_credit_interrupted(self.prepayment.account.interrupted)
+        return self._supply_follows_account()
+
+    def _supply_follows_account(self) -> Awaitable[None]:
+        """The meter's supply control told the prepay account's state as it now is (no
+        account: nothing interrupts the supply for credit); a no-op, nothing stored, when it
+        has it already."""
+        assert self.meter is not None
+        interrupted = self.prepayment is not None and self.prepayment.account.interrupted
+        return self.meter.set_credit_interrupted(interrupted)
 
     def _price_in_force(self, now: int) -> PriceEvent | None:
         """The price in force at ``now`` (Publish Price, SE D.4.2.4.1): the newest of those
@@ -2132,7 +2137,7 @@ class EnergyServiceInterface:
             LOGGER.warning("the prepay account was not charged: %s", exc)
         if self.meter.supply is not None:  # as the account is: one the meter could not
             try:  # store when the account changed (a full disk then) is made now
-                await self.meter.set_credit_interrupted(self.prepayment.account.interrupted)
+                await self._supply_follows_account()
             except ZseError as exc:
                 LOGGER.warning("the supply does not follow the prepay account yet: %s", exc)
 
