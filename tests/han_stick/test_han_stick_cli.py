@@ -257,22 +257,6 @@ def test_a_missing_stick_is_status_1_naming_the_port(tmp_path: Path) -> None:
     assert code not in result.output
 
 
-def test_a_state_that_is_not_a_store_is_said_before_the_stick_is_opened(tmp_path: Path) -> None:
-    """A ``--state`` file that is not a zse store (a wrong path given): it was said only once
-    the stick had been opened (here: not there at all, so the stick was blamed)."""
-    state = tmp_path / "notes.txt"
-    state.write_text("not a database\n" * 100)
-    result = CliRunner().invoke(
-        main,
-        ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
-         "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
-         "--state", str(state)],
-    )  # fmt: skip
-    assert result.exit_code == 1, result.output
-    assert result.output.startswith(f"error: {state}: "), result.output
-    assert "stick" not in result.output
-
-
 async def test_a_second_run_resumes_the_network_from_the_stick(
     tmp_path: Path, serial_link: Callable[..., None]
 ) -> None:

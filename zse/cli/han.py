@@ -149,51 +149,43 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         (err or (lambda line: click.echo(line, err=True)))(f"error: {text}")
         return 1
 
-    store: Store | None = None
-    try:  # the state first: one that cannot be used is said before the stick is touched
-        store = await Store.open(options.state)
-        remembered = await StickDevice.remembered(store)
-    except (StoreError, StickStateError) as exc:
-        if store is not None:
-            await store.close()
-        return error(f"{options.state}: {exc}")
-    opened = False
-    try:  # the store closed again when the stick cannot be opened
-        bound = asyncio.timeout(options.start_timeout)
-        try:
-            async with bound:
-                radio = await EzspHanRadio.open(
-                    options.device, baudrate=options.baudrate, flow_control=options.flow_control
-                )
-        except TimeoutError:  # --start-timeout, or bellows giving up its resets first (~15 s)
-            within = f" within {options.start_timeout:g} s" if bound.expired() else ""
-            return error(
-                f"the stick at {options.device} did not answer{within}: "
-                "is it an EmberZNet NCP (EZSP), at this baud rate and flow control?"
+    bound = asyncio.timeout(options.start_timeout)
+    try:
+        async with bound:
+            radio = await EzspHanRadio.open(
+                options.device, baudrate=options.baudrate, flow_control=options.flow_control
             )
-        except JoinFailed as exc:  # it answered: unsupported firmware, a refused configuration
-            return error(str(exc))
-        except Exception as exc:
-            from zse.cli._radio import not_a_serial_port  # noqa: PLC0415
+    except TimeoutError:  # --start-timeout, or bellows giving up its resets first (~15 s)
+        within = f" within {options.start_timeout:g} s" if bound.expired() else ""
+        return error(
+            f"the stick at {options.device} did not answer{within}: "
+            "is it an EmberZNet NCP (EZSP), at this baud rate and flow control?"
+        )
+    except JoinFailed as exc:  # it answered: unsupported firmware, a refused configuration
+        return error(str(exc))
+    except Exception as exc:
+        from zse.cli._radio import not_a_serial_port  # noqa: PLC0415
 
-            if (problem := not_a_serial_port(exc)) is not None:
-                return error(f"cannot open the stick at {options.device}: {problem}")
-            return error(
-                f"cannot open the stick at {options.device} ({exc}): check the port, that it is "
-                "plugged in and that no other program uses it"
-            )
-        opened = True
-    finally:
-        if not opened:
-            await store.close()
+        if (problem := not_a_serial_port(exc)) is not None:
+            return error(f"cannot open the stick at {options.device}: {problem}")
+        return error(
+            f"cannot open the stick at {options.device} ({exc}): check the port, that it is "
+            "plugged in and that no other program uses it"
+        )
     lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     radio.on_lost(
         lambda exc: None if lost.done() else lost.set_result(str(exc or "connection closed"))
     )
+    store: Store | None = None
     ihd: Any = None
     bridge: Any = None
     device: StickDevice | None = None
     try:
+        try:
+            store = await Store.open(options.state)
+            remembered = await StickDevice.remembered(store)
+        except (StoreError, StickStateError) as exc:
+            return error(f"{options.state}: {exc}")
         choice = remembered or NetworkChoice(
             extended_pan_id=options.extended_pan_id,
             channels=options.channels,
