@@ -27,6 +27,7 @@ from zse.messaging import Message
 from zse.roles.keepalive import KEEP_ALIVE
 from zse.se.ids import KEY_ESTABLISHMENT, METERING, PREPAYMENT
 from zse.se.types import TerminateStatus
+from zse.store import Store
 
 #: A Match_Desc_rsp whose MatchList is cut short: one endpoint said, none there.
 GARBLED = match_rsp(0x00, b"\x09")[:-1]
@@ -255,6 +256,46 @@ def test_a_missing_stick_is_status_1_naming_the_port(tmp_path: Path) -> None:
     assert result.output.startswith(f"error: cannot open the stick at {tmp_path / 'ttyUSB9'}")
     assert "check the port" in result.output
     assert code not in result.output
+    assert list(tmp_path.iterdir()) == []  # no state made for a run that never started
+
+
+def test_a_state_that_is_not_a_store_is_said_before_the_stick_is_opened(tmp_path: Path) -> None:
+    """A ``--state`` file that is not a zse store (a wrong path given): it was said only once
+    the stick had been opened (here: not there at all, so the stick was blamed)."""
+    state = tmp_path / "notes.txt"
+    state.write_text("not a database\n" * 100)
+    result = CliRunner().invoke(
+        main,
+        ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
+         "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
+         "--state", str(state)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: {state}: "), result.output
+    assert "stick" not in result.output
+    assert state.read_text() == "not a database\n" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_usable_state_is_closed_again_when_the_stick_cannot_be_opened(tmp_path: Path) -> None:
+    """An existing state read before the stick: the stick missing, the store is closed (a
+    second run opens it: a store has one writer) and nothing is added beside it."""
+    state = tmp_path / "s.db"
+    args = ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
+            "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
+            "--state", str(state)]  # fmt: skip
+    asyncio.run(_make_store(state))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for _ in range(2):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("error: cannot open the stick at "), result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+async def _make_store(path: Path) -> None:
+    store = await Store.open(path)
+    await store.close()
 
 
 async def test_a_second_run_resumes_the_network_from_the_stick(

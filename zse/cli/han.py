@@ -61,6 +61,7 @@ from zse.installcode import parse_eui64
 
 if TYPE_CHECKING:
     from zse.cbke.service import KeyEstablishmentFailed
+    from zse.radios.ezsp import EzspHanRadio
 
 __all__ = ["HanOptions", "han", "run_han"]
 
@@ -126,7 +127,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
     from zse.errors import StoreError  # noqa: PLC0415
     from zse.metering.protocol import MeteringClientConfig  # noqa: PLC0415
     from zse.metering.service import MeterNotFound  # noqa: PLC0415
-    from zse.radios.ezsp import EzspError, EzspHanRadio  # noqa: PLC0415
+    from zse.radios.ezsp import EzspError  # noqa: PLC0415
     from zse.radios.han import JoinFailed, RadioGone  # noqa: PLC0415
     from zse.roles.han import IF_SERVED, EsiNotFound, InHomeDisplay  # noqa: PLC0415
     from zse.roles.han_stick import (  # noqa: PLC0415
@@ -149,43 +150,38 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
         (err or (lambda line: click.echo(line, err=True)))(f"error: {text}")
         return 1
 
-    bound = asyncio.timeout(options.start_timeout)
+    store: Store | None = None
+    remembered: NetworkChoice | None = None
+    if options.state.exists():  # one that cannot be used is said before the stick is touched
+        try:  # (a new one is made only once the stick is open: a failed run leaves no file)
+            store = await Store.open(options.state)
+            remembered = await StickDevice.remembered(store)
+        except (StoreError, StickStateError) as exc:
+            if store is not None:
+                await store.close()
+            return error(f"{options.state}: {exc}")
+    radio: EzspHanRadio | None = None
     try:
-        async with bound:
-            radio = await EzspHanRadio.open(
-                options.device, baudrate=options.baudrate, flow_control=options.flow_control
-            )
-    except TimeoutError:  # --start-timeout, or bellows giving up its resets first (~15 s)
-        within = f" within {options.start_timeout:g} s" if bound.expired() else ""
-        return error(
-            f"the stick at {options.device} did not answer{within}: "
-            "is it an EmberZNet NCP (EZSP), at this baud rate and flow control?"
-        )
-    except JoinFailed as exc:  # it answered: unsupported firmware, a refused configuration
-        return error(str(exc))
-    except Exception as exc:
-        from zse.cli._radio import not_a_serial_port  # noqa: PLC0415
-
-        if (problem := not_a_serial_port(exc)) is not None:
-            return error(f"cannot open the stick at {options.device}: {problem}")
-        return error(
-            f"cannot open the stick at {options.device} ({exc}): check the port, that it is "
-            "plugged in and that no other program uses it"
-        )
+        radio = await _open_stick(options, error)
+    finally:
+        if store is not None and radio is None:
+            await store.close()
+    if radio is None:
+        return 1
     lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     radio.on_lost(
         lambda exc: None if lost.done() else lost.set_result(str(exc or "connection closed"))
     )
-    store: Store | None = None
     ihd: Any = None
     bridge: Any = None
     device: StickDevice | None = None
     try:
-        try:
-            store = await Store.open(options.state)
-            remembered = await StickDevice.remembered(store)
-        except (StoreError, StickStateError) as exc:
-            return error(f"{options.state}: {exc}")
+        if store is None:
+            try:
+                store = await Store.open(options.state)
+                remembered = await StickDevice.remembered(store)
+            except (StoreError, StickStateError) as exc:
+                return error(f"{options.state}: {exc}")
         choice = remembered or NetworkChoice(
             extended_pan_id=options.extended_pan_id,
             channels=options.channels,
@@ -304,6 +300,38 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             await store.close()
         with contextlib.suppress(Exception):
             await radio.close()
+
+
+async def _open_stick(options: HanOptions, error: Callable[[str], int]) -> EzspHanRadio | None:
+    """The stick opened, or ``None`` once what failed is said (``error``)."""
+    from zse.radios.ezsp import EzspHanRadio  # noqa: PLC0415
+    from zse.radios.han import JoinFailed  # noqa: PLC0415
+
+    bound = asyncio.timeout(options.start_timeout)
+    try:
+        async with bound:
+            return await EzspHanRadio.open(
+                options.device, baudrate=options.baudrate, flow_control=options.flow_control
+            )
+    except TimeoutError:  # --start-timeout, or bellows giving up its resets first (~15 s)
+        within = f" within {options.start_timeout:g} s" if bound.expired() else ""
+        error(
+            f"the stick at {options.device} did not answer{within}: "
+            "is it an EmberZNet NCP (EZSP), at this baud rate and flow control?"
+        )
+    except JoinFailed as exc:  # it answered: unsupported firmware, a refused configuration
+        error(str(exc))
+    except Exception as exc:
+        from zse.cli._radio import not_a_serial_port  # noqa: PLC0415
+
+        if (problem := not_a_serial_port(exc)) is not None:
+            error(f"cannot open the stick at {options.device}: {problem}")
+        else:
+            error(
+                f"cannot open the stick at {options.device} ({exc}): check the port, that it "
+                "is plugged in and that no other program uses it"
+            )
+    return None
 
 
 async def _watch(  # noqa: PLR0917 - the run's state, passed on once
