@@ -170,6 +170,7 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
             replies.close()
     out, err = process.out
     assert process.returncode == 0, err
+    assert err == ""  # every worker stopped cleanly: none killed, none at its own bound
     assert "ready: 3 meters, 6 devices, 2 workers" in out
     for index in range(3):
         base = meter_topic("zse", index)
@@ -290,6 +291,7 @@ def test_ctrl_c_stops_every_worker(broker: Broker) -> None:
             process.kill()
             process.communicate()
     assert process.returncode == 0, err
+    assert err == ""  # the worker stopped cleanly (its store closed), not killed at a bound
     assert out.splitlines()[-1] == "stopped"
     assert not Path(f"/proc/{worker}").exists()
     assert sub(broker, f"{meter_topic('zse', 0)}/bridge/state", 1) == [

@@ -430,11 +430,21 @@ def _worker_main() -> int:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
+        stopping = asyncio.Event()
+
+        def stop() -> None:
+            # once: the parent's SIGTERM and its closed pipe come together, and a second
+            # cancellation would cut the stop short (the store left open, its thread keeping
+            # the process alive until STOP_WITHIN ran out)
+            if not stopping.is_set():
+                stopping.set()
+                task.cancel()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, task.cancel)
+            loop.add_signal_handler(signum, stop)
         assert isinstance(loop, VirtualClockLoop)
         threading.Thread(
-            target=_watch_the_parent, args=(stdin, loop, task), name="zse-parent", daemon=True
+            target=_watch_the_parent, args=(stdin, loop, stop), name="zse-parent", daemon=True
         ).start()
         await serve_meters(plan, settings, indices, directory, on_ready=ready)
 
@@ -451,11 +461,11 @@ def _worker_main() -> int:
     return 0
 
 
-def _watch_the_parent(fd: int, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+def _watch_the_parent(fd: int, loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
     """A worker's thread: once ``fd``, its standard input, a pipe whose one write end the
     parent holds, reads end of file (the parent closed it, or ended, however: SIGKILL, the OOM
-    killer; the kernel closes its descriptors), stop the worker as SIGTERM does (``task``
-    cancelled: its bridges say ``offline``), and end it outright if it has not ended
+    killer; the kernel closes its descriptors), stop the worker as SIGTERM does (``stop``
+    called on the loop: its bridges say ``offline``), and end it outright if it has not ended
     :data:`STOP_WITHIN` real seconds later. It polled its parent's pid once a virtual second:
     100 real seconds at ``--speed 0.01``, and for ever when the parent died before the first
     look. A pipe, not Linux's ``PR_SET_PDEATHSIG``: it works wherever there are pipes, and
@@ -464,7 +474,7 @@ def _watch_the_parent(fd: int, loop: asyncio.AbstractEventLoop, task: asyncio.Ta
         while os.read(fd, 4096):  # nothing more is sent: this waits for the end
             pass
     with contextlib.suppress(RuntimeError):  # the loop closed: the worker is ending anyway
-        loop.call_soon_threadsafe(task.cancel)
+        loop.call_soon_threadsafe(stop)
     threading.Event().wait(STOP_WITHIN)  # a bound on the stop, on the real clock
     os._exit(1)
 
@@ -626,14 +636,17 @@ def _ended(worker: asyncio.subprocess.Process) -> str:
 
 async def _stop(workers: list[asyncio.subprocess.Process]) -> None:
     """SIGTERM to every worker still running (and its standard input closed), then SIGKILL
-    to those not gone in time."""
+    to those not gone in time; a stop that did not end cleanly (killed, or its own bound
+    ran out: exit status 1) is logged as a warning (one ended by the SIGTERM, before it
+    handled it, is not: it was still coming up)."""
+    running = [worker for worker in workers if worker.returncode is None]
     for worker in workers:
         if worker.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 worker.send_signal(signal.SIGTERM)
         if worker.stdin is not None:
             worker.stdin.close()
-    for worker in workers:
+    for worker in running:
         try:
             async with asyncio.timeout(STOP_WITHIN):
                 await worker.wait()
@@ -641,6 +654,10 @@ async def _stop(workers: list[asyncio.subprocess.Process]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 worker.kill()
             await worker.wait()
+            LOGGER.warning("worker %d did not stop within %g s: killed", worker.pid, STOP_WITHIN)
+            continue
+        if worker.returncode not in {0, -signal.SIGTERM}:  # SIGTERM's own: not up yet
+            LOGGER.warning("%s as it stopped", _ended(worker))
 
 
 if __name__ == "__main__":
