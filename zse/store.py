@@ -161,9 +161,18 @@ class Batch:
     def __init__(self) -> None:
         self._ops: list[tuple[str, str, str, str]] = []
         self._appends = 0
+        self._begun = False
+        self._landed: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self._ops)
+
+    @property
+    def landed(self) -> list[int] | None:
+        """Its appends' sequence numbers once :meth:`Store.commit` committed it, else None:
+        what a caller whose commit raised (cancelled during its transaction, which is carried
+        out) reads to know whether the batch is stored."""
+        return self._landed
 
     @property
     def appends(self) -> int:
@@ -523,16 +532,27 @@ class Store:
         transaction fail, each batch is tried again in a transaction of its own, so that an
         error is raised only to the call whose batch caused it. A commit cancelled before its
         transaction begins is not carried out; one cancelled during it is (the transaction
-        holds other callers' batches too), as one cancelled just after its COMMIT always was.
+        holds other callers' batches too), as one cancelled just after its COMMIT always was:
+        the call then waits for the transaction's end before it raises its CancelledError
+        (a second cancellation raises at once), so that :attr:`Batch.landed` says whether the
+        batch is stored.
         """
         if not batch._ops:
+            batch._landed = []
             return []
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[int]] = loop.create_future()
         self._waiting.append((batch, done))
         if self._committer is None or self._committer.done():
             self._committer = loop.create_task(self._commit_waiting())
-        return await done  # cancelled: the future is, and its batch is skipped if not begun
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if batch._begun and not done.done():  # under way: carried out, its end awaited
+                with contextlib.suppress(Exception):  # failed: landed stays None
+                    await asyncio.shield(done)
+            done.cancel()  # not begun: skipped (_take_waiting)
+            raise
 
     async def _commit_waiting(self) -> None:
         """The waiting batches, a transaction at a time, each taking all that wait (a task of
@@ -553,6 +573,8 @@ class Store:
         """The batches waiting to be committed (those whose callers are still waiting)."""
         group = [(batch, done) for batch, done in self._waiting if not done.done()]
         self._waiting = []
+        for batch, _ in group:
+            batch._begun = True
         return group
 
     async def _commit_group(self, group: list[tuple[Batch, asyncio.Future[list[int]]]]) -> None:
@@ -573,13 +595,15 @@ class Store:
                 except Exception as alone:
                     _settle(done, error=alone)
                 else:
+                    batch._landed = seqs
                     _settle(done, seqs)
             return
         except BaseException:
             for _, done in group:
                 done.cancel()
             raise
-        for (_, done), seqs in zip(group, results, strict=True):
+        for (batch, done), seqs in zip(group, results, strict=True):
+            batch._landed = seqs
             _settle(done, seqs)
 
     async def _commit_batches(self, batches: list[Batch]) -> list[list[int]]:
@@ -914,7 +938,10 @@ class StoreView(Store):
             (op, ns if op == "mark" else self._in(ns), k, v) for op, ns, k, v in batch._ops
         ]
         moved._appends = batch._appends
-        return await self._store.commit(moved)
+        try:
+            return await self._store.commit(moved)
+        finally:
+            batch._begun, batch._landed = moved._begun, moved._landed
 
     async def load(self, namespace: str) -> dict[str, Any]:
         return await self._store.load(self._in(namespace))

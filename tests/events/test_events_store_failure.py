@@ -4,6 +4,8 @@ Real components (the simulator's SE endpoint, a SQLite store), virtual time."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.prepayment.test_prepayment_service import han
@@ -50,6 +52,51 @@ async def test_a_log_whose_write_failed_is_written_with_the_next_commit(tmp_path
         await server.record(EventId.CHANGE_PASSWORD_ACTIONED)  # the next commit: another log
         served = server.log.matching()
         assert len(served) == 3
+        restarted = EventsServer(se, clock=clock, store=store, configurations=configured)
+        await restarted.start()
+        assert restarted.log.matching() == served
+    finally:
+        await Store.close(store)
+
+
+class CommitWaits(Store):
+    """A store whose next commit waits (a slow disk, writers ahead of it) until its caller
+    is cancelled, when ``wait_next`` is set: it is never begun."""
+
+    wait_next = False
+
+    def waits(self, batch: Batch) -> bool:
+        """Whether ``batch`` is the one to wait (any, here)."""
+        return True
+
+    async def commit(self, batch: Batch) -> list[int]:
+        if self.wait_next and self.waits(batch):
+            self.wait_next = False
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        return await super().commit(batch)
+
+
+async def test_an_event_whose_write_was_cancelled_is_written_with_the_next_commit(
+    tmp_path,
+) -> None:
+    """Logged, served, then its write cancelled before it began (the caller's task, a stop):
+    it was left out of every later commit (the log's change forgotten), so a restart lost
+    it. As for a write that fails, it is written with the next commit."""
+    se, _, clock, _ = await han(seed=32)
+    store = await CommitWaits.open(tmp_path / "esi.db")
+    try:
+        configured = EventConfigurations(DEFAULT_CONFIGURATION)
+        server = EventsServer(se, clock=clock, store=store, configurations=configured)
+        await server.start()
+        store.wait_next = True
+        logging = asyncio.ensure_future(server.record(EventId.UPDATE_SITE_ID_ACTIONED))
+        await asyncio.sleep(1)
+        logging.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await logging
+        await server.record(EventId.CHANGE_PASSWORD_ACTIONED)  # another log's commit
+        served = server.log.matching()
+        assert len(served) == 2
         restarted = EventsServer(se, clock=clock, store=store, configurations=configured)
         await restarted.start()
         assert restarted.log.matching() == served

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.events.test_events_store_failure import FailingStore
+from tests.events.test_events_store_failure import CommitWaits, FailingStore
 from tests.services.test_start_order import Port
 from tests.store.helpers import killed_itself
 from zse.errors import StoreError
@@ -187,17 +187,12 @@ async def test_a_change_at_its_time_whose_write_fails_is_tried_again_and_told_on
     assert (again.supply.status, again.supply.pending, after) == (OFF, [], [])
 
 
-class SupplyCommitWaits(Store):
+class SupplyCommitWaits(CommitWaits):
     """A store whose next commit of the supply record waits (a slow disk, other writers
     ahead of it) until the caller gives up: it is never begun."""
 
-    waiting = False
-
-    async def commit(self, batch: Batch) -> list[int]:
-        if self.waiting and any(op[0] == "put" and op[2] == "supply" for op in batch._ops):
-            self.waiting = False
-            await asyncio.get_running_loop().create_future()  # until cancelled
-        return await super().commit(batch)
+    def waits(self, batch: Batch) -> bool:
+        return any(op[0] == "put" and op[2] == "supply" for op in batch._ops)
 
 
 async def test_a_change_at_its_time_cut_short_by_a_stop_is_made_and_told_after_the_restart(
@@ -214,7 +209,7 @@ async def test_a_change_at_its_time_cut_short_by_a_stop_is_made_and_told_after_t
         await server.start()
         begun = START + int(loop.time())
         await server.change_supply(OFF, at=begun + 60, provider_id=7, issuer_event_id=1)
-        store.waiting = True
+        store.wait_next = True
         await asyncio.sleep(61)
         await server.stop()
     told: list[object] = []
@@ -245,7 +240,7 @@ async def test_an_applications_change_cancelled_during_its_write_is_not_kept(tmp
         told: list[object] = []
         server.on_event(told.append)
         await server.start()
-        store.waiting = True
+        store.wait_next = True
         change = loop.create_task(server.change_supply(OFF, provider_id=7, issuer_event_id=1))
         await asyncio.sleep(1)
         change.cancel()
@@ -257,6 +252,57 @@ async def test_an_applications_change_cancelled_during_its_write_is_not_kept(tmp
     again, after = await restarted(path)
     assert again.supply is not None
     assert (again.supply.status, after) == (ON, [])
+
+
+class SupplyTransactionSlow(Store):
+    """A store whose next transaction holding the supply record, once begun, waits for
+    ``go`` (a slow sync to disk): a caller cancelled meanwhile is cancelled during it."""
+
+    slow = False
+
+    async def _commit_batches(self, batches: list[Batch]) -> list[list[int]]:
+        if self.slow and any(
+            op[0] == "put" and op[2] == "supply" for b in batches for op in b._ops
+        ):
+            self.slow = False
+            self.begun.set()
+            await self.go.wait()
+        return await super()._commit_batches(batches)
+
+
+async def test_a_change_cancelled_during_its_transaction_is_kept_as_stored(tmp_path) -> None:
+    """The application's Change Supply is cancelled once its transaction has begun, which
+    the store carries out: the meter keeps the change as stored (before, it was put back:
+    On in memory and served, Off in the store), and its SupplyChanged is told once, after
+    the restart."""
+    loop = asyncio.get_running_loop()
+    path = tmp_path / "esi.db"
+    async with await SupplyTransactionSlow.open(path) as store:
+        store.begun, store.go = asyncio.Event(), asyncio.Event()
+        server = timed_meter(store)
+        told: list[object] = []
+        server.on_event(told.append)
+        await server.start()
+        store.slow = True
+        change = loop.create_task(server.change_supply(OFF, provider_id=7, issuer_event_id=1))
+        await store.begun.wait()
+        change.cancel()
+        try:
+            await asyncio.sleep(1)  # the cancelled call waits for its transaction
+            assert not change.done()
+        finally:
+            store.go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await change
+        assert server.supply is not None
+        assert (server.supply.status, server.supply.changed, told) == (OFF, False, [])
+        await server.stop()
+    again, after = await restarted(path)
+    assert again.supply is not None
+    assert again.supply.status == OFF
+    assert [(e.status, e.cause) for e in after if isinstance(e, SupplyChanged)] == [
+        (OFF, "change supply")
+    ]
 
 
 def test_each_supply_event_goes_to_the_journal_and_back() -> None:

@@ -167,13 +167,15 @@ class EventsServer:
                     LOGGER.info("Publish Event 0x%04X not delivered: %s", event_id, exc)
         return recorded
 
-    async def _save(self, told: Iterable[EventLogClearRequested] = ()) -> list[int]:
+    async def _save(
+        self, told: Iterable[EventLogClearRequested] = (), batch: Batch | None = None
+    ) -> list[int]:
         """Commit the logs changed and a ``"told"`` journal entry per clear in ``told``, in
-        one transaction; the entries' sequence numbers (none without a store)."""
+        one transaction (``batch``); the entries' sequence numbers (none without a store)."""
         changes = self.log.changes()
         if self.store is None:
             return []
-        batch = Batch()
+        batch = Batch() if batch is None else batch
         for key, value in changes.items():
             batch.put(self.namespace, key, value)
         for asked in told:
@@ -182,8 +184,9 @@ class EventsServer:
             return []
         try:
             return await self.store.commit(batch)
-        except Exception:  # served already: written with the next commit
-            self.log.unsaved(changes)
+        except BaseException:  # failed or cancelled: served already, written with the next
+            if batch.landed is None:  # commit (unless the transaction carried it out)
+                self.log.unsaved(changes)
             raise
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
@@ -194,12 +197,17 @@ class EventsServer:
             if cleared and cleared[0].cleared:  # logged after the clear, as a meter does
                 data = bytes((cleared[0].log_id,))
                 self.protocol.record(EventId.EVENT_LOG_CLEARED, self.clock(), data)
+            batch = Batch()
             try:
-                seqs = await self._save(cleared)
+                seqs = await self._save(cleared, batch)
             except StoreError as exc:  # nothing cleared: what the store holds is served
                 LOGGER.error("Clear Event Log not stored, so not done: %s", exc)
                 self.log.put_back(before)
                 step, cleared, seqs = Step(status=foundation.Status.FAILURE), [], []
+            except BaseException:  # cancelled (a stop): not cleared, unless it was stored
+                if batch.landed is None:
+                    self.log.put_back(before)
+                raise
         told = [*zip(seqs, cleared, strict=True)] if seqs else [(None, e) for e in cleared]
         rest = tuple(e for e in step.events if not isinstance(e, EventLogClearRequested))
         try:

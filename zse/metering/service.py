@@ -526,10 +526,14 @@ class MeteringServer:
             held = None if supply is None else supply.hold()
             kept = self._snapshots_before(msg)
             step = self.protocol.handle(msg, now)
+            batch = self._kept(before)
             try:  # all the command changed in one commit: none of it stored if it fails
-                told = await self._record(step, now, self._kept(before))
+                told = await self._record(step, now, batch)
                 self.snapshots.changed = False
             except BaseException:  # failed (answered FAILURE) or cancelled (a stop): as they were
+                if batch.landed is not None:  # cancelled, its transaction carried out: as stored
+                    self._stored_anyway()
+                    raise
                 if supply is not None and held is not None:
                     supply.put_back(held)
                 if kept is not None:
@@ -542,6 +546,14 @@ class MeteringServer:
             return await carry_out(self.endpoint, replace(step, events=others), self._stream.emit)
         finally:  # stored: told even when the answer could not be sent
             await self._untold.tell(told)
+
+    def _stored_anyway(self) -> None:
+        """A write cancelled during its transaction, which the store carried out
+        (:attr:`Batch.landed <zse.store.Batch.landed>`): the change stays, as stored; its
+        journal entries, unmarked, are told after the restart."""
+        if self.supply is not None:
+            self.supply.changed = False
+        self.snapshots.changed = False
 
     def _kept(self, before: int | None) -> Batch:
         """What a command changed besides :meth:`_record`'s, to store in the same commit:
@@ -632,10 +644,14 @@ class MeteringServer:
         async with self._lock:
             kept = (self.snapshots.record(), self.snapshots.changed)
             done = change(self.clock())
+            batch = Batch()
             try:
-                await self._keep_snapshots()
+                await self._keep_snapshots(batch)
             except BaseException:
-                self._put_back_snapshots(kept)
+                if batch.landed is not None:  # cancelled during its transaction: carried out
+                    self._stored_anyway()
+                else:
+                    self._put_back_snapshots(kept)
                 raise
         return done
 
@@ -658,12 +674,13 @@ class MeteringServer:
         if changed:
             await self._keep_snapshots()
 
-    async def _keep_snapshots(self) -> None:
-        """Store the snapshots, schedules and samples when they changed, before anything
-        depending on them is sent."""
+    async def _keep_snapshots(self, batch: Batch | None = None) -> None:
+        """Store the snapshots, schedules and samples when they changed (in ``batch``),
+        before anything depending on them is sent."""
         if self.snapshots.changed and self.store is not None:
+            batch = Batch() if batch is None else batch
             await self.store.commit(
-                Batch().put(self.namespace, _SNAPSHOTS_KEY, self.snapshots.record())
+                batch.put(self.namespace, _SNAPSHOTS_KEY, self.snapshots.record())
             )
         self.snapshots.changed = False
 
@@ -686,13 +703,18 @@ class MeteringServer:
         later (or at the next input), so each change is applied, stored, acknowledged and
         told once it can be stored, never kept unstored and untold. A stop that cancels the
         write puts it back too (the stop would otherwise store the change made in memory
-        without its journal entry: applied, never told nor acknowledged); the store then
-        holds it waiting, applied after the restart, or, the write begun, applied with its
-        entry (a commit cancelled during its transaction is carried out, zse.store)."""
+        without its journal entry: applied, never told nor acknowledged): the store then
+        holds it waiting, applied after the restart. A write cancelled once its transaction
+        began is carried out (:mod:`zse.store`): the change stays applied, as stored, and is
+        told after the restart."""
         held, step = due
+        batch = Batch()
         try:
-            told = await self._record(step, self.clock())
+            told = await self._record(step, self.clock(), batch)
         except BaseException:  # a write that failed, or was cancelled by stop()
+            if batch.landed is not None:  # cancelled during its transaction: carried out
+                self._stored_anyway()
+                raise
             assert self.supply is not None
             self.supply.put_back(held)
             raise
@@ -705,10 +727,12 @@ class MeteringServer:
             raise SupplyRefused(foundation.Status.UNSUP_CLUSTER_COMMAND, "no supply control")
         return self.supply
 
-    async def _supply_step(self, events: list[SupplyEvent]) -> list[tuple[int | None, SupplyEvent]]:
-        """Store what supply control changed with its events: the events to tell (by
-        ``self._untold.tell``, outside the lock)."""
-        told = await self._record(Step(events=tuple(events)), self.clock())
+    async def _supply_step(
+        self, events: list[SupplyEvent], batch: Batch | None = None
+    ) -> list[tuple[int | None, SupplyEvent]]:
+        """Store what supply control changed with its events (in ``batch``): the events to
+        tell (by ``self._untold.tell``, outside the lock)."""
+        told = await self._record(Step(events=tuple(events)), self.clock(), batch)
         self._serve_attributes()
         return told
 
@@ -719,15 +743,20 @@ class MeteringServer:
         (:meth:`_supply_step`; the caller holds the lock). A store that fails puts the supply
         back as it was and raises :class:`~zse.errors.StoreError` (the change was kept in
         memory, served and written with the next commit, its events never told); so does a
-        write cancelled (the caller's task, a stop: a commit cancelled once begun is carried
-        out with its journal entries, :mod:`zse.store`, and told after the restart)."""
+        write cancelled (the caller's task, a stop) before its transaction began; one
+        cancelled during it is carried out (:mod:`zse.store`): the change stays, as stored,
+        its events told after the restart."""
         supply = self._supply_control()
         held = supply.hold()
         events = change(supply)
+        batch = Batch()
         try:
-            return await self._supply_step(events)
+            return await self._supply_step(events, batch)
         except BaseException:
-            supply.put_back(held)
+            if batch.landed is not None:
+                self._stored_anyway()
+            else:
+                supply.put_back(held)
             raise
 
     async def change_supply(
