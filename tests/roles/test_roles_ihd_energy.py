@@ -8,7 +8,10 @@ import asyncio
 import dataclasses
 from typing import Any
 
+import pytest
+
 from tests.metering.test_metering_client_protocol import FORMAT, TYPES
+from tests.price.test_price_block import period
 from tests.price.test_price_schedule import price
 from tests.price.test_price_tiers import tiered
 from tests.roles.han_builder import EUIS, build, close
@@ -16,7 +19,7 @@ from zse.metering.protocol import MeteringClientConfig, Polling
 from zse.price import PriceAttributes
 from zse.se.ids import METERING
 from zse.se.ids import MeteringAttribute as A
-from zse.se.types import UnitOfMeasure
+from zse.se.types import BlockPeriodControl, UnitOfMeasure
 from zse.zcl.reporting import report_payload
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
@@ -92,6 +95,34 @@ async def test_the_display_prices_a_block_tariff_read_from_the_esi(tmp_path) -> 
         await asyncio.sleep(CONFIG.poll_interval + 2)
         screen = ihd.showing_energy()
         assert (screen.used, screen.cost) == ("42.500 kWh", "8.63")  # docs/metering.md
+    finally:
+        await close(han)
+
+
+@pytest.mark.parametrize(
+    "control", [0, BlockPeriodControl.Repeating_Block], ids=["ends", "repeats"]
+)
+async def test_the_display_counts_again_once_the_block_period_is_over(
+    tmp_path, control: int
+) -> None:
+    """A block period of 3 minutes published to the display: what it used within counts,
+    and once the period is over (start + duration, SE D.4.2.4.2.1.4), or its repetition
+    starts (Repeating Block, D.4.2.4.2.1.5), the count starts again with what is used after.
+    Was: the period stayed the one in force, and the display went on adding to its
+    consumption and block cost."""
+    han, ihd = await display(tmp_path)
+    try:
+        three_minutes = period(21, start=0, minutes=3, block_period_control=control)
+        await han.esi.price.publish(three_minutes, dst=ihd.device.nwk)
+        serve_meter(han, 1_042_500, 0)
+        await asyncio.sleep(CONFIG.poll_interval + 2)
+        screen = ihd.showing_energy()
+        assert (screen.used, screen.cost) == ("42.500 kWh", "10.41")
+        await asyncio.sleep(3 * 60)  # the period is over
+        serve_meter(han, 1_052_500, 0)
+        await asyncio.sleep(CONFIG.poll_interval + 2)
+        screen = ihd.showing_energy()
+        assert (screen.used, screen.cost) == ("10.000 kWh", "2.45")
     finally:
         await close(han)
 

@@ -3,7 +3,9 @@
 A display follows the meter's summation (:mod:`zse.metering.protocol`) and the price in force
 (:mod:`zse.price.protocol`). :class:`EnergyLedger` counts the consumption it sees, each part at
 the price tier in force when it was used, within the block period in force (a new block period
-starts the count again: block thresholds count from its start, SE D.4.2.2.3). :func:`tariff_of`
+starts the count again: block thresholds count from its start, SE D.4.2.2.3; so does a period's
+end, its duration over, and each repetition of a repeating one, D.4.2.4.2.1.4-5:
+:class:`~zse.price.core.BlockPeriods`). :func:`tariff_of`
 makes the :class:`~zse.price.core.Tariff` that prices it: flat (one price), TOU (a price per
 tier, as the Publish Price commands of each tier said) or block (the Price server's block
 thresholds and block prices, D.4.2.2.3-5). :func:`energy_screen` puts the texts together.
@@ -19,7 +21,7 @@ block (documented in docs/metering.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -82,17 +84,20 @@ class TierPrice:
 @dataclass
 class EnergyLedger:
     """The consumption a display saw, in the order used, as (tier, metered units), within the
-    block period ``period`` (its issuer event id; None: no block period). The last price seen
-    for each tier is kept for a TOU tariff."""
+    block period ``period`` (what names the period in force, the display's issuer event id
+    and start of it; None: no block period in force). The last price seen for each tier is
+    kept for a TOU tariff."""
 
     usage: list[tuple[int, Fraction]] = field(default_factory=list)
-    period: int | None = None
+    period: Hashable | None = None
     tier_prices: dict[int, TierPrice] = field(default_factory=dict)
     #: The price in force at the last reading.
     current: TierPrice | None = None
     _last: Fraction | None = None
 
-    def add(self, summation: Fraction, price: TierPrice | None, period: int | None = None) -> None:
+    def add(
+        self, summation: Fraction, price: TierPrice | None, period: Hashable | None = None
+    ) -> None:
         """A new summation reading (metered units), with the price and block period in force.
         A new block period starts the count again; a summation lower than the last (a meter
         replaced or rolled over) is a new baseline, not consumption."""

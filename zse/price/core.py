@@ -32,6 +32,7 @@ with a part missing is not in force.
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import enum
 import itertools
@@ -55,9 +56,11 @@ from zse.se.ids import (
     received_tier_label_attribute,
     tier_label_attribute,
 )
-from zse.se.types import BlockPeriodControl, PriceControl
+from zse.se.types import BlockPeriodControl, BlockPeriodDurationType, PriceControl
+from zse.time.core import from_zigbee, to_zigbee
 
 __all__ = [
+    "BLOCK_DURATION_UNTIL_CHANGED",
     "DURATION_UNTIL_CHANGED",
     "MAX_CREDIT_PAYMENT_REF",
     "MAX_OVERDUE_AMOUNT",
@@ -71,6 +74,7 @@ __all__ = [
     "TRAILERS_NOT_USED",
     "BillingPeriod",
     "BlockPeriod",
+    "BlockPeriods",
     "BlockThresholds",
     "ByTariffType",
     "CalorificValue",
@@ -95,6 +99,7 @@ __all__ = [
     "TariffValue",
     "Tariffs",
     "TierLabels",
+    "add_timebase",
     "format_amount",
     "joined_tier",
     "split_tier",
@@ -595,12 +600,57 @@ class _PublishValues:
         return cls(**{name: int(getattr(command, name)) for name in cls._WIDTHS})
 
 
+#: Block Period Duration "until changed" (D.4.2.4.2.1.4: the 24-bit maximum, as the text
+#: zsmartsystems' Price cluster XML carries has it).
+BLOCK_DURATION_UNTIL_CHANGED = 0xFFFFFF
+#: The last UTCTime (0xFFFFFFFF is "invalid", ZCL 3.12.2.2.4): an end after it is no end.
+_LAST_UTC_TIME = 0xFFFFFFFE
+_DAY = 86_400
+#: Seconds in one unit of the fixed timebases (Duration Type bits 0-3: minutes, days, weeks).
+_TIMEBASE_SECONDS: Mapping[int, int] = {0: 60, 1: _DAY, 2: 7 * _DAY}
+
+
+def add_timebase(start: int, count: int, duration_type: int) -> int | None:
+    """``start`` (UTCTime) plus ``count`` units of the timebase in bits 0-3 of a Block /
+    Billing Period Duration Type (D.4.2.4.2.1.6: 0 minutes, 1 days, 2 weeks, 3 months);
+    None for a reserved timebase (4-15: not known, so no end, zse's own reading) or a time
+    after the last UTCTime. Months are calendar months in UTC: the same day ``count`` months
+    on, the last day of a shorter month; with Duration Control "end of timebase" (bits 4-7 =
+    1) a start on the last day of its month runs to the last day of the month reached. Why:
+    the SE text (as zsmartsystems' XML carries it) has the duration run from the start or the
+    end of the respective day, week or month, the start time given at 00:00:00 or 23:59:59 of
+    the applicable date; Silicon Labs' price-common-time.c adds months to the date and puts
+    "end of timebase" on the month's last day (it also moves the start to the first or last
+    day of its month, which zse does not: the start is the publisher's)."""
+    timebase = duration_type & 0x0F
+    if timebase in _TIMEBASE_SECONDS:
+        end = start + count * _TIMEBASE_SECONDS[timebase]
+        return end if end <= _LAST_UTC_TIME else None
+    if timebase != BlockPeriodDurationType.Months:
+        return None
+    base = from_zigbee(start)
+    months = base.month - 1 + count
+    year, month = base.year + months // 12, months % 12 + 1
+    if year > from_zigbee(_LAST_UTC_TIME).year:
+        return None
+    last = calendar.monthrange(year, month)[1]
+    month_end = base.day == calendar.monthrange(base.year, base.month)[1]
+    at_end = duration_type & 0xF0 == BlockPeriodDurationType.End_Of_Timebase
+    day = last if at_end and month_end else min(base.day, last)
+    end = to_zigbee(base.replace(year=year, month=month, day=day))
+    return end if end <= _LAST_UTC_TIME else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class BlockPeriod(_PublishValues):
     """One Publish Block Period (D.4.2.4.2, SE 1.2 form): when block thresholds count from
     and for how long. ``block_period_start_time`` 0 means now; the duration is in the
     timebase of ``block_period_duration_type`` (bits 0-3: 0 minutes, 1 days, 2 weeks,
-    3 months)."""
+    3 months; :func:`add_timebase`), 0xFFFFFF "until changed". A period ends at its start
+    plus its duration; one whose Block Period Control bit 1 is set (Repeating Block,
+    D.4.2.4.2.1.5: "a block period repeats on expiry") starts again there with the same
+    duration, as Silicon Labs' price server adds the next period at the end of the current
+    one (price-server.c, sl_zigbee_af_price_server_refresh_block_period)."""
 
     _WIDTHS: ClassVar[Mapping[str, int]] = {
         "provider_id": 32,
@@ -632,6 +682,41 @@ class BlockPeriod(_PublishValues):
     def acknowledgement_required(self) -> bool:
         """Block Period Control bit 0 (D.4.2.4.2.1.5)."""
         return bool(self.block_period_control & BlockPeriodControl.Price_Acknowledgement_Required)
+
+    @property
+    def repeating(self) -> bool:
+        """Block Period Control bit 1, Repeating Block (D.4.2.4.2.1.5)."""
+        return bool(self.block_period_control & BlockPeriodControl.Repeating_Block)
+
+    def end(self, start: int) -> int | None:
+        """When the period kept from ``start`` (its absolute start) ends, the first second
+        it is over: start plus duration in its timebase; None when it does not end (until
+        changed, a reserved timebase, after the last UTCTime)."""
+        if self.block_period_duration == BLOCK_DURATION_UNTIL_CHANGED:
+            return None
+        return add_timebase(start, self.block_period_duration, self.block_period_duration_type)
+
+    def occurrence(self, start: int, now: int) -> tuple[int, int | None] | None:
+        """The (start, end) of the period kept from ``start`` that is in force at ``now``
+        (``start`` <= ``now``): itself until its end; past its end, a repeating period's
+        repetition holding ``now`` (the k-th starts k durations after ``start``, counted
+        from the start so that months keep their day), anything else None (over). A
+        repeating period of no duration never repeats."""
+        end = self.end(start)
+        if end is None or now < end:
+            return start, end
+        if not self.repeating or end <= start:
+            return None
+        duration, kind = self.block_period_duration, self.block_period_duration_type
+        # a first guess from the first repetition's length, then step to the one holding now
+        k = (now - start) // (end - start)
+        while k > 0 and ((begin := add_timebase(start, k * duration, kind)) is None or begin > now):
+            k -= 1
+        while (after := add_timebase(start, (k + 1) * duration, kind)) is not None and after <= now:
+            k += 1
+        begin = add_timebase(start, k * duration, kind)
+        assert begin is not None  # k = 0 is start itself; a larger k was found to begin
+        return begin, after
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -731,12 +816,30 @@ class Published(Generic[T]):
 
     def current(self, now: int, *, absolute: bool = False) -> T | None:
         """The value in force at ``now``, or None; as received, or with ``absolute`` its
-        start "now" resolved to when it was kept."""
+        start "now" resolved to when it was kept (a repeating block period's: the start of
+        its repetition in force, :meth:`BlockPeriods.span`)."""
+        found = self._in_force(now)
+        if found is None:
+            return None
+        start, item = found
+        return item.with_start(start) if absolute else item
+
+    def _in_force(self, now: int) -> tuple[int, T] | None:
+        """The value in force at ``now`` and the absolute start of its :meth:`span` there:
+        the latest started, unless that one is over (what it superseded stays superseded)."""
         started = [(start, item) for start, item in self._items if start <= now]
         if not started:
             return None
         start, item = started[-1]
-        return item.with_start(start) if absolute else item
+        span = self.span(start, item, now)
+        return None if span is None else (span[0], item)
+
+    def span(self, start: int, item: T, now: int) -> tuple[int, int | None] | None:
+        """The (start, end) in force at ``now`` of ``item`` kept from ``start`` (``start``
+        <= ``now``), or None when it is over by then: here (start, None), in force until the
+        next one starts; :class:`BlockPeriods` ends a block period at its duration."""
+        del now
+        return start, None
 
     def since(self, earliest: int, min_issuer_event_id: int, count: int, now: int) -> list[T]:
         """What a Get command resends (D.4.2.3.4-6): the value in force at ``earliest`` (0 =
@@ -745,11 +848,11 @@ class Published(Generic[T]):
         absolute start, a start "now" resolved to when it was kept."""
         self._expire(now)
         since = now if earliest == 0 else earliest
-        in_force = self.current(since)
+        in_force = self._in_force(since)
         chosen = [
-            item.with_start(start)
+            item.with_start(in_force[0] if in_force and item is in_force[1] else start)
             for start, item in self._items
-            if (start > since or item is in_force)
+            if (start > since or (in_force is not None and item is in_force[1]))
             and (min_issuer_event_id == _ANY_EVENT or item.issuer_event_id >= min_issuer_event_id)
         ]
         return chosen if count == 0 else chosen[:count]
@@ -767,10 +870,20 @@ class Published(Generic[T]):
         return list(self._items)
 
     def next_end(self) -> int | None:
-        """The earliest time at which a value kept is superseded, what :meth:`entries` then
-        leaves out (None: none will): the start of the value after the first, at which the
-        first is no longer in force. Possibly past: forgotten when next asked about."""
-        return self._items[1][0] if len(self._items) > 1 else None
+        """The earliest time at which a value kept is superseded or over, what
+        :meth:`entries` then leaves out (None: none will): the start of the value after the
+        first, at which the first is no longer in force, or the first's own end before that
+        (:meth:`last_end`). Possibly past: forgotten when next asked about."""
+        ends: list[int | None] = [self._items[1][0]] if len(self._items) > 1 else []
+        if self._items:
+            ends.append(self.last_end(*self._items[0]))
+        return min((end for end in ends if end is not None), default=None)
+
+    def last_end(self, start: int, item: T) -> int | None:
+        """When ``item`` kept from ``start`` is over for good if nothing supersedes it
+        (None: never); here never, :class:`BlockPeriods` at a block period's end."""
+        del start, item
+        return None
 
     def restore(self, start: int, item: T) -> None:
         """Keep ``item`` from ``start`` as :meth:`entries` gave it (read back from a store),
@@ -795,6 +908,28 @@ class Published(Generic[T]):
         return len(self._items)
 
 
+class BlockPeriods(Published[BlockPeriod]):
+    """The block periods of one tariff type: a :class:`Published` timeline whose period is
+    in force from its start until the next one starts or its own end (start plus duration,
+    :meth:`BlockPeriod.end`), whichever comes first; a repeating one
+    (:attr:`BlockPeriod.repeating`) runs on in repetitions of its duration until the next
+    starts. Past its end a period is no longer current: the attributes drop it and Get Block
+    Periods leaves it out (the SE text of Get Block Period(s), as zsmartsystems' XML has it:
+    its Start Time is the minimum ending time of the periods resent; Silicon Labs'
+    price-server.c answers only periods ending after it, and takes the active period as the
+    one started and not ended, price-common.c sl_zigbee_af_price_common_server_get_active_index).
+    What an earlier period would have been is not in force again when a later one is over
+    (it was superseded: zse's own, conservative reading)."""
+
+    def span(self, start: int, item: BlockPeriod, now: int) -> tuple[int, int | None] | None:
+        """:meth:`BlockPeriod.occurrence`."""
+        return item.occurrence(start, now)
+
+    def last_end(self, start: int, item: BlockPeriod) -> int | None:
+        """A period's end; a repeating one does not end by itself (None)."""
+        return None if item.repeating else item.end(start)
+
+
 class _Typed(_Timed, Protocol):
     @property
     def tariff_type(self) -> int: ...
@@ -808,8 +943,12 @@ class ByTariffType(Generic[V]):
     1 received, SE 1.2 D.4.2.4.2.1.7): a delivered and a received value are in force side
     by side, each with the timeline's rules and bound (``limit`` per type)."""
 
-    def __init__(self, limit: int = 16) -> None:
+    def __init__(
+        self, limit: int = 16, timeline: Callable[[int], Published[V]] = Published
+    ) -> None:
         self.limit = limit
+        #: What each type's timeline is (:class:`BlockPeriods` for block periods).
+        self._make = timeline
         self._timelines: dict[int, Published[V]] = {}
 
     def add(self, item: V, now: int) -> bool:
@@ -820,7 +959,7 @@ class ByTariffType(Generic[V]):
         kind = item.tariff_type & 0x0F
         timeline = self._timelines.get(kind)
         if timeline is None:
-            timeline = self._timelines[kind] = Published(self.limit)
+            timeline = self._timelines[kind] = self._make(self.limit)
         return timeline
 
     def current(self, now: int, tariff_type: int = 0, *, absolute: bool = False) -> V | None:

@@ -52,6 +52,7 @@ from zse.price.core import (
     PRICE_VALUE_KINDS,
     BillingPeriod,
     BlockPeriod,
+    BlockPeriods,
     BlockThresholds,
     ByTariffType,
     CalorificValue,
@@ -399,11 +400,12 @@ class _ValueStores:
     timelines (in force by start time, at most 16 each); block periods (their Tariff Type,
     D.4.2.4.2.1.7, which Get Block Periods selects by, D.4.2.3.4) and SE 1.2's CO2 values,
     billing periods, consolidated bills and CPP events in one such timeline per tariff type
-    (:class:`~zse.price.ByTariffType`), as the tariffs; credit payments by date
+    (:class:`~zse.price.ByTariffType`), as the tariffs, a block period also over at its
+    end (:class:`~zse.price.BlockPeriods`); credit payments by date
     (:class:`~zse.price.CreditPayments`)."""
 
     def _make_stores(self) -> None:
-        self.block_periods: ByTariffType[BlockPeriod] = ByTariffType()
+        self.block_periods: ByTariffType[BlockPeriod] = ByTariffType(timeline=BlockPeriods)
         self.conversion_factors: Published[ConversionFactor] = Published()
         self.calorific_values: Published[CalorificValue] = Published()
         self.co2_values: ByTariffType[Co2Value] = ByTariffType()
@@ -459,8 +461,9 @@ class PriceServerProtocol(_ValueStores):
         nothing will): a price at its start plus its duration (D.4.2.4.1.1.9-10) or where a
         newer one cut it short, a value of a timeline (block period, conversion factor... a
         tariff with its matrix, thresholds and labels) when the next one of its kind and
-        tariff type starts (D.4.2.4.2-5: in force until the next). Credit payments and the
-        last Cancel Tariff do not end. Possibly past (nothing asked since). One deadline for
+        tariff type starts (D.4.2.4.2-5: in force until the next), a block period also at
+        its end (start plus duration, D.4.2.4.2.1.4; :class:`~zse.price.BlockPeriods`).
+        Credit payments and the last Cancel Tariff do not end. Possibly past (nothing asked since). One deadline for
         every table, as Silicon Labs' price server arms one tick at its tables' nearest
         event (price-server-tick.c, emberAfPriceClusterServerTickCallback)."""
         ends = [

@@ -966,11 +966,14 @@ class InHomeDisplay(HanDevice):
         self._stream.emit(event)
         if isinstance(event, MeterReading) and event.attribute == SUMMATION:
             self._follow_credit()
-            period = self.price.block_periods.current(self.clock())
+            # the period in force, with its (repetition's) start: a period over counts none
+            period = self.price.block_periods.current(self.clock(), absolute=True)
             price = self.price.current()
             tier = None if price is None else TierPrice.of(price)  # its tier in force, 0-48
             self.ledger.add(
-                event.reading.value, tier, None if period is None else period.issuer_event_id
+                event.reading.value,
+                tier,
+                None if period is None else (period.issuer_event_id, period.start_time),
             )
 
     def _on_price_value(self, event: PriceValueReceived) -> None:
