@@ -463,9 +463,10 @@ class PriceServerProtocol(_ValueStores):
         tariff with its matrix, thresholds and labels) when the next one of its kind and
         tariff type starts (D.4.2.4.2-5: in force until the next), a block period also at
         its end (start plus duration, D.4.2.4.2.1.4; :class:`~zse.price.BlockPeriods`).
-        Credit payments and the last Cancel Tariff do not end. Possibly past (nothing asked since). One deadline for
-        every table, as Silicon Labs' price server arms one tick at its tables' nearest
-        event (price-server-tick.c, emberAfPriceClusterServerTickCallback)."""
+        Credit payments and the last Cancel Tariff do not end. Possibly past (nothing asked
+        since). One deadline for every table, as Silicon Labs' price server arms one tick at
+        its tables' nearest event (price-server-tick.c,
+        emberAfPriceClusterServerTickCallback)."""
         ends = [
             self.schedule.next_end(),
             self.tariffs.next_end(),
