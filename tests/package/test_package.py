@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import importlib
 import itertools
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 
 import zse
 import zse.installcode
+from tests.source_facts import facts
 from zse import errors
 
 #: Its outcome cannot depend on the Python version: the main interpreter only (ADR 0025).
@@ -348,34 +348,22 @@ def imports_of(path: Path, module: str | None = None) -> set[str]:
     inside functions, under ``if TYPE_CHECKING:``), relative ones resolved, the names a ``from``
     imports (they may be modules), and strings passed to ``importlib.import_module`` or written
     as a whole zse module name (``"zse.x"`` or ``"zse.x:attr"``: a lazy import by name)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    read = facts(path)
     package = (module or "").split(".")
     if path.name != "__init__.py":
         package = package[:-1]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package[: len(package) - (node.level - 1)]
-                base = ".".join([*parent, base] if base else parent)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            name = node.value.partition(":")[0]
-            if name.startswith("zse.") and name.replace(".", "").replace("_", "").isalnum():
-                found.add(name)
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute | ast.Name)
-            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            found.add(node.args[0].value)
+    found: set[str] = set(read.imported)
+    for statement in read.froms:
+        base = statement.base
+        if statement.level:
+            parent = package[: len(package) - (statement.level - 1)]
+            base = ".".join([*parent, base] if base else parent)
+        found.add(base)
+        found.update(f"{base}.{name}" for name in statement.names)
+    for text in read.strings:
+        name = text.partition(":")[0]
+        if name.startswith("zse.") and name.replace(".", "").replace("_", "").isalnum():
+            found.add(name)
     return found
 
 
@@ -727,8 +715,7 @@ SE_IDS = {
 def test_se_vocabulary_imports_only_zigpy_types_and_errors():
     imported_by = {}
     for path in (ROOT / "se").rglob("*.py"):
-        tree = ast.parse(path.read_text(), filename=str(path))
-        assert not any(isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(tree)), path
+        assert not any(statement.level for statement in facts(path).froms), path
         imported_by[path.name] = imports_of(path)
     assert {"ids.py", "types.py", "__init__.py"} <= set(imported_by)
     for name, imported in imported_by.items():
@@ -740,18 +727,11 @@ def test_se_vocabulary_imports_only_zigpy_types_and_errors():
 
 def modules_writing(value: int, root: Path = ROOT) -> set[str]:
     """The modules under ``root`` with ``value`` written as a hexadecimal integer literal."""
-    found = set()
-    for path in root.rglob("*.py"):
-        source = path.read_text()
-        for node in ast.walk(ast.parse(source, filename=str(path))):
-            if (
-                isinstance(node, ast.Constant)
-                and type(node.value) is int
-                and node.value == value
-                and (ast.get_source_segment(source, node) or "").lower().startswith("0x")
-            ):
-                found.add(path.relative_to(root.parent).as_posix())
-    return found
+    return {
+        path.relative_to(root.parent).as_posix()
+        for path in root.rglob("*.py")
+        if value in facts(path).hex_ints
+    }
 
 
 def test_modules_writing_finds_hex_literals_only(tmp_path):
@@ -762,6 +742,20 @@ def test_modules_writing_finds_hex_literals_only(tmp_path):
     (package / "sub" / "b.py").write_text("Y = {0X701: 'DRLC'}\n")
     (package / "c.py").write_text('"""Cluster 0x0701."""\nZ = 1793  # 0x0701\nW = "0x0701"\n')
     assert modules_writing(0x0701, package) == {"pkg/a.py", "pkg/sub/b.py"}
+
+
+def test_the_checkers_read_a_file_written_again(tmp_path):
+    """Each file is parsed once per process (tests/source_facts.py), but read again once it
+    changed: a checker never judges a file as it was."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    module = package / "a.py"
+    module.write_text("X = 0x0701\nimport json\n")
+    assert modules_writing(0x0701, package) == {"pkg/a.py"}
+    assert imports_of(module, "pkg.a") == {"json"}
+    module.write_text("X = 0x0702\nimport csv\n")  # the same size
+    assert modules_writing(0x0701, package) == set()
+    assert imports_of(module, "pkg.a") == {"csv"}
 
 
 @pytest.mark.parametrize("value", [pytest.param(v, id=k) for k, v in SE_IDS.items()])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import zse.cbke
 import zse.cbke.messages
 import zse.drlc
 import zse.se
+from tests.source_facts import facts
 from zse.drlc.wire import Drlc
 from zse.messaging.wire import Messaging
 from zse.price.wire import Price
@@ -21,22 +21,6 @@ from zse.se.types import event_status_text
 ROOT = Path(zse.__file__).parent
 
 
-def declared(path: Path) -> set[str]:
-    """Classes and module-level names bound to a literal (number, string, set/tuple of them)."""
-    names = set()
-    for node in ast.parse(path.read_text(), filename=str(path)).body:
-        if isinstance(node, ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            try:
-                ast.literal_eval(node.value)
-            except ValueError:
-                continue  # bound to a name or a call: an alias or a derived value
-            names.update(t.id for t in targets if isinstance(t, ast.Name))
-    return names
-
-
 def test_no_vocabulary_name_is_declared_outside_zse_se():
     """TerminateStatus, the DRLC event status, the sentinels and ids were declared twice."""
     vocabulary = set(zse.se.__all__)
@@ -44,7 +28,7 @@ def test_no_vocabulary_name_is_declared_outside_zse_se():
         f"{path.relative_to(ROOT.parent).as_posix()}: {name}"
         for path in ROOT.rglob("*.py")
         if path.parent != ROOT / "se"
-        for name in declared(path) & vocabulary
+        for name in facts(path).declared & vocabulary
     }
     assert elsewhere == set()
 
