@@ -1,7 +1,8 @@
 """``zse capture`` on the command line (#15.3), as subprocesses with a timeout: the timeline
 and JSON lines, keys from options, install codes and Wireshark key files, keys shown only
 with --show-keys, --write for Wireshark without keys, and one-line errors with exit status
-1 (the capture) or 2 (options, key file) and never a traceback."""
+1 (the capture) or 2 (options, key file) and never a traceback (the bad options but the
+first in this process: what the command says, without an interpreter's start each)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from tests.capture import scapy_air as air
 from tests.capture.tshark_view import tshark_fields, zse_frames
+from tests.zse_cli import invoke_zse
 from zse.capture import KeyRing, read_key_file
 
 EUI = "000D6F000A000001"
@@ -39,6 +41,10 @@ def conversation(tmp_path: Path) -> Path:
     path = tmp_path / "scapy.pcapng"
     air.write_pcapng(path)
     return path
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    return invoke_zse("capture", *args)
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], status: int) -> str:
@@ -192,16 +198,17 @@ def test_bad_captures_give_one_line_and_status_1(tmp_path: Path, conversation: P
 
 
 def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, conversation):
+    """The first as a process; the others say what the command says, in this process."""
     assert _one_line_error(zse(str(tmp_path / "missing.pcap")), 2) == (
         f"error: cannot read {tmp_path / 'missing.pcap'}: No such file or directory"
     )
     secret = "00112233445566778899AABBCCDDEE"  # 15 bytes: one short
     keys = tmp_path / "bad.keys"
     keys.write_text(f'"{air.NETWORK_KEY.hex()}","Normal","ok"\n"{secret}","Normal","short"\n')
-    message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
+    message = _one_line_error(in_process(str(conversation), "--keys", str(keys)), 2)
     assert message == (f"error: {keys} line 2: a key is 32 hex digits, got 30 characters")
     keys.write_text(f'"{air.NETWORK_KEY.hex()}","Sideways","x"\n')
-    message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
+    message = _one_line_error(in_process(str(conversation), "--keys", str(keys)), 2)
     assert message == f"error: {keys} line 1: byte order must be Normal or Reverse, not 'Sideways'"
     assert air.NETWORK_KEY.hex() not in message
     # a label's U+2028 or form feed ends no line (Wireshark's reading): the bad line is 3
@@ -210,21 +217,21 @@ def test_bad_options_and_key_files_give_one_line_and_status_2(tmp_path: Path, co
         f'"{air.NETWORK_KEY.hex()}","Normal","hall\x0cway"\r"{secret}","Normal","short"\n',
         newline="",
     )
-    message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
+    message = _one_line_error(in_process(str(conversation), "--keys", str(keys)), 2)
     assert message == (f"error: {keys} line 3: a key is 32 hex digits, got 30 characters")
     keys.write_bytes(b"\xff\xfe")
-    message = _one_line_error(zse(str(conversation), "--keys", str(keys)), 2)
+    message = _one_line_error(in_process(str(conversation), "--keys", str(keys)), 2)
     assert message == f"error: cannot read key file {keys}: not UTF-8 text"
-    result = zse(str(conversation), "--write", str(tmp_path / "no" / "such.pcap"))
+    result = in_process(str(conversation), "--write", str(tmp_path / "no" / "such.pcap"))
     assert _one_line_error(result, 2) == (
         f"error: cannot write --write {tmp_path / 'no' / 'such.pcap'}: "
         f"no such directory {tmp_path / 'no'}"
     )
-    message = _one_line_error(zse(str(conversation), "--network-key", "zz" * 16), 2)
+    message = _one_line_error(in_process(str(conversation), "--network-key", "zz" * 16), 2)
     assert message == "error: --network-key #1: a key is hex digits only"
-    message = _one_line_error(zse(str(conversation), "--install-code", "1234"), 2)
+    message = _one_line_error(in_process(str(conversation), "--install-code", "1234"), 2)
     assert message.startswith("error: install code #1: install code has 4 hex digits")
-    result = zse(str(conversation), "--write", str(conversation))
+    result = in_process(str(conversation), "--write", str(conversation))
     assert _one_line_error(result, 2).endswith(
         "is the input file: writing it would destroy the input; choose another name"
     )

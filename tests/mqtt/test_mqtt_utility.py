@@ -18,6 +18,7 @@ import pytest
 from tests.mqtt.broker import Broker, free_port
 from tests.mqtt.test_mqtt_cli import ROOT, TIMEOUT, running, sub
 from tests.oracles import require
+from tests.zse_cli import invoke_zse
 from zse.sim.utility import (
     UtilityError,
     UtilityPlan,
@@ -224,9 +225,9 @@ def test_a_small_utility_answers_each_meter_and_stops_every_worker_on_sigterm(
     ],
 )
 def test_usage_errors_are_one_line(args: list[str], message: str, status: int) -> None:
-    done = subprocess.run(
-        [*UTILITY, *args], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
+    """What the command says, in this process (a broker that cannot be reached: below, in a
+    process of its own)."""
+    done = invoke_zse("sim", "utility", *args)
     assert done.returncode == status
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: ")

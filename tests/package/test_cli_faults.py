@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.zse_cli import invoke_zse
 from tests.zse_cli import run_zse as zse
 from zse.capture.output import _value
 from zse.cli import main
@@ -114,7 +115,7 @@ def test_a_network_s_eui64_of_the_wrong_length_is_one_line(
 ) -> None:
     """Two octets for --meter were an AssertionError's traceback in zigpy."""
     args = ["han", "join", "--radio", "ezsp", "-d", "/dev/null"]
-    result = zse(*args, "--install-code", "83FED3407A932B70", option, value)
+    result = invoke_zse(*args, "--install-code", "83FED3407A932B70", option, value)
     assert result.returncode == 2
     assert one_line(result.stdout + result.stderr).startswith(said)
 
@@ -196,7 +197,7 @@ def test_mqtt_tls_files_are_checked_before_connecting(
     (tmp_path / "junk.pem").write_bytes(bytes(range(256)))
     config = tmp_path / "mqtt.toml"
     config.write_text(f'[mqtt]\nurl = "mqtts://127.0.0.1:1"\n{table.format(d=tmp_path)}\n')
-    result = zse("mqtt", "--config", str(config), "--sim")
+    result = invoke_zse("mqtt", "--config", str(config), "--sim")
     assert result.returncode == 2
     assert one_line(result.stdout + result.stderr).startswith(said.format(d=tmp_path))
 
@@ -351,7 +352,8 @@ def test_an_unexpected_error_is_one_line_naming_where_it_was_raised() -> None:
 def test_a_malformed_postgresql_url_is_a_usage_error(url: str, said: str) -> None:
     """It exited 1 after the worker started, as if the database were away; it is the command
     line's fault (exit 2), said before anything starts, the password never repeated."""
-    result = zse("headend", "worker", "--database", url, "--broker", "mqtt://127.0.0.1:1")
+    args = ["headend", "worker", "--database", url, "--broker", "mqtt://127.0.0.1:1"]
+    result = invoke_zse(*args)
     assert result.returncode == 2, result.stderr
     line = one_line(result.stderr)
     assert line.startswith("error: --database: invalid PostgreSQL URL: ")
