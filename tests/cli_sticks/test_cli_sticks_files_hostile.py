@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.zse_cli import invoke_zse
 from zse import _files
 from zse.capture import KeyFileError
 from zse.cbke.ca import TestCA
@@ -86,18 +87,19 @@ def test_the_cli_on_dev_zero_prints_one_line(args, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b"garbage", b"{}", b"\xff\xfe"], ids=["text", "{}", "bytes"])
-def test_esi_sim_refuses_garbage_credentials_in_one_line(tmp_path: Path, content: bytes) -> None:
+def test_esi_sim_refuses_garbage_credentials_in_one_line(
+    tmp_path: Path, content: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The simulator brings its own credentials, but a --credentials file given to it is
-    checked, not silently ignored: one line, exit 2 (as for any other radio)."""
+    checked, not silently ignored: one line, exit 2 (as for any other radio). What the
+    command says: in this process."""
     bad = tmp_path / "garbage.json"
     bad.write_bytes(content)
     script = tmp_path / "empty.txt"
     script.write_text("")
-    result = subprocess.run(
-        [sys.executable, "-m", "zse", "esi", "--radio", "sim", "--credentials", str(bad),
-         "--commands", str(script)],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    args = ["--radio", "sim", "--credentials", str(bad), "--commands", str(script)]
+    result = invoke_zse("esi", *args)
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.splitlines()
     assert len(lines) == 1, lines

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from tests.mqtt.test_mqtt_cli import ROOT, TIMEOUT
+from tests.zse_cli import invoke_zse
 from zse.sim.utility import MAX_DEVICES_PER_METER
 
 UTILITY = [sys.executable, "-m", "zse", "sim", "utility"]
@@ -14,14 +15,8 @@ UTILITY = [sys.executable, "-m", "zse", "sim", "utility"]
 
 def test_workers_0_is_a_usage_error() -> None:
     """``--workers 0`` was taken silently as "the cores" (and the broker then tried)."""
-    done = subprocess.run(
-        [*UTILITY, "--meters", "2", "--workers", "0", "--broker", "mqtt://127.0.0.1:1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    args = ["--meters", "2", "--workers", "0", "--broker", "mqtt://127.0.0.1:1"]
+    done = invoke_zse("sim", "utility", *args)  # what it says: in this process
     assert done.returncode == 2, done.stderr
     assert done.stderr == "error: --workers must be 1 or more, not 0\n"
 
