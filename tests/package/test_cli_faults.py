@@ -150,9 +150,9 @@ def test_the_demo_s_outputs_are_checked_before_the_story(tmp_path: Path) -> None
     """--pcap and --keys on one file wrote keys over the capture (exit 0); a capture on a
     full device failed mid-run as a refused join, then as "OSError: No space left on device"
     (naming no file: now "cannot write PATH", exit 2 as the outputs' other errors); the key
-    table's chmod changed a device's mode."""
+    table's chmod changed a device's mode. Said before the story: in this process."""
     same = tmp_path / "same.out"
-    result = zse("demo", "--pcap", str(same), "--keys", str(same))
+    result = invoke_zse("demo", "--pcap", str(same), "--keys", str(same))
     assert result.returncode == 2
     assert (
         one_line(result.stderr)
@@ -160,11 +160,11 @@ def test_the_demo_s_outputs_are_checked_before_the_story(tmp_path: Path) -> None
     )
     if not os.path.exists("/dev/full"):
         return
-    full = zse("demo", "--pcap", "/dev/full")
+    full = invoke_zse("demo", "--pcap", "/dev/full")
     assert full.returncode == 2
     assert one_line(full.stderr) == "error: cannot write /dev/full: No space left on device"
     mode = os.stat("/dev/full").st_mode
-    keys = zse("demo", "--keys", "/dev/full")
+    keys = invoke_zse("demo", "--keys", "/dev/full")
     assert keys.returncode == 2
     assert one_line(keys.stderr) == "error: cannot write /dev/full: No space left on device"
     assert os.stat("/dev/full").st_mode == mode
