@@ -173,9 +173,11 @@ def test_standard_input(conversation: Path):
 
 
 def test_bad_captures_give_one_line_and_status_1(tmp_path: Path, conversation: Path):
+    """The cut capture, its frames shown before the error, as a process; the others say
+    what the command says, in this process."""
     text = tmp_path / "notes.txt"
     text.write_text("not a capture\n")
-    assert _one_line_error(zse(str(text)), 1) == (
+    assert _one_line_error(in_process(str(text)), 1) == (
         "error: not a pcap or pcapng capture: the file starts with 6e6f7420"
     )
     cut = tmp_path / "cut.pcapng"
@@ -191,7 +193,7 @@ def test_bad_captures_give_one_line_and_status_1(tmp_path: Path, conversation: P
         + bytes.fromhex("00000000000000000400000004000000")
         + b"abcd"
     )
-    assert _one_line_error(zse(str(wifi)), 1) == (
+    assert _one_line_error(in_process(str(wifi)), 1) == (
         "error: record 1: link type 105 is not IEEE 802.15.4 (zse capture reads link "
         "types 195, 230, 283 and 215, and ZEP over UDP in 0, 1, 101, 108, 113, 228, 229 and 276)"
     )
