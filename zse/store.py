@@ -582,23 +582,24 @@ class Store:
         one by one; each future gets its batch's sequence numbers or its error (a caller
         that was cancelled meanwhile gets nothing: its future is cancelled already)."""
         try:
-            results = await self._commit_batches([batch for batch, _ in group])
-        except Exception as exc:
-            if len(group) == 1:
-                _settle(group[0][1], error=exc)
+            try:
+                results = await self._commit_batches([batch for batch, _ in group])
+            except Exception as exc:
+                if len(group) == 1:
+                    _settle(group[0][1], error=exc)
+                    return
+                for batch, done in group:  # whose batch failed: each alone
+                    if done.done():  # cancelled by its caller: not carried out
+                        continue
+                    try:
+                        (seqs,) = await self._commit_batches([batch])
+                    except Exception as alone:
+                        _settle(done, error=alone)
+                    else:
+                        batch._landed = seqs
+                        _settle(done, seqs)
                 return
-            for batch, done in group:  # whose batch failed: each alone
-                if done.done():  # cancelled by its caller: not carried out
-                    continue
-                try:
-                    (seqs,) = await self._commit_batches([batch])
-                except Exception as alone:
-                    _settle(done, error=alone)
-                else:
-                    batch._landed = seqs
-                    _settle(done, seqs)
-            return
-        except BaseException:
+        except BaseException:  # cancelled (the loop ends), retries too: every call ends
             for _, done in group:
                 done.cancel()
             raise

@@ -315,6 +315,45 @@ async def test_a_commit_cancelled_during_its_transaction_raises_once_it_landed(p
             assert [e.seq for e in await owner.unreported("g")][-1:] == under_way.landed
 
 
+class SlowAlone(Store):
+    """A store whose transactions of one batch (a failed group's batches tried again each
+    alone) wait for ever, once ``slow`` is set: ``alone`` says one began."""
+
+    slow = False
+
+    async def _commit_batches(self, batches: list[Batch]) -> list[list[int]]:
+        if self.slow and len(batches) == 1:
+            self.alone.set()
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        return await super()._commit_batches(batches)
+
+
+@UNDER_WAY
+async def test_a_shutdown_during_a_failed_groups_retries_ends_every_commit(place):
+    """The loop shutting down (every task cancelled, the committer too) while a failed
+    group's batches are tried again one by one: each call ends, cancelled. The batches not
+    yet tried were left unsettled, so a caller cancelled during its transaction (which waits
+    for its end) waited for ever, and the shutdown with it."""
+    async with await SlowAlone.open(place("s.db")) as store:
+        store.alone = asyncio.Event()
+        bad = Batch().put("g", "bad", 1)
+        bad._ops.append(("append", None, "k", "1"))  # type: ignore[arg-type] # NOT NULL
+        first = await one_transaction_busy(store)
+        calls = [asyncio.ensure_future(store.commit(b)) for b in (Batch().put("g", "a", 1), bad)]
+        await asyncio.sleep(0)  # both waiting for the lock
+        store.slow = True
+        await first  # their transaction fails: the first batch is tried alone, and waits
+        await store.alone.wait()
+        committer = store._committer
+        assert committer is not None
+        for task in (*calls, committer):  # as asyncio.run's end does
+            task.cancel()
+        async with asyncio.timeout(60):
+            results = await asyncio.gather(*calls, return_exceptions=True)
+        assert [type(r) for r in results] == [asyncio.CancelledError] * 2
+        assert bad.landed is None
+
+
 @UNDER_WAY
 async def test_commits_called_before_a_close_land_before_it(place):
     path = place("s.db")
