@@ -19,6 +19,7 @@ from tests.store.helpers import killed_itself
 from zse.errors import StoreError
 from zse.metering.core import Readings
 from zse.metering.service import SUPPLY_RETRY, MeteringServer
+from zse.metering.snapshot_types import MeterSnapshotCause
 from zse.metering.supply import (
     ARMED,
     OFF,
@@ -270,30 +271,37 @@ class SupplyTransactionSlow(Store):
         return await super()._commit_batches(batches)
 
 
+async def cancelled_in_its_transaction(
+    store: SupplyTransactionSlow, server: MeteringServer
+) -> None:
+    """The application's Change Supply (Off) to ``server``, cancelled once its transaction
+    in ``store`` has begun: the call ends, cancelled, once the transaction has."""
+    store.begun, store.go = asyncio.Event(), asyncio.Event()
+    store.slow = True
+    change = asyncio.ensure_future(server.change_supply(OFF, provider_id=7, issuer_event_id=1))
+    await store.begun.wait()
+    change.cancel()
+    try:
+        await asyncio.sleep(1)  # the cancelled call waits for its transaction
+        assert not change.done()
+    finally:
+        store.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await change
+
+
 async def test_a_change_cancelled_during_its_transaction_is_kept_as_stored(tmp_path) -> None:
     """The application's Change Supply is cancelled once its transaction has begun, which
     the store carries out: the meter keeps the change as stored (before, it was put back:
     On in memory and served, Off in the store), and its SupplyChanged is told once, after
     the restart."""
-    loop = asyncio.get_running_loop()
     path = tmp_path / "esi.db"
     async with await SupplyTransactionSlow.open(path) as store:
-        store.begun, store.go = asyncio.Event(), asyncio.Event()
         server = timed_meter(store)
         told: list[object] = []
         server.on_event(told.append)
         await server.start()
-        store.slow = True
-        change = loop.create_task(server.change_supply(OFF, provider_id=7, issuer_event_id=1))
-        await store.begun.wait()
-        change.cancel()
-        try:
-            await asyncio.sleep(1)  # the cancelled call waits for its transaction
-            assert not change.done()
-        finally:
-            store.go.set()
-        with pytest.raises(asyncio.CancelledError):
-            await change
+        await cancelled_in_its_transaction(store, server)
         assert server.supply is not None
         assert (server.supply.status, server.supply.changed, told) == (OFF, False, [])
         await server.stop()
@@ -303,6 +311,33 @@ async def test_a_change_cancelled_during_its_transaction_is_kept_as_stored(tmp_p
     assert [(e.status, e.cause) for e in after if isinstance(e, SupplyChanged)] == [
         (OFF, "change supply")
     ]
+
+
+class SnapshotFailsSupplySlow(FailingStore, SupplyTransactionSlow):
+    """:class:`FailingStore` and :class:`SupplyTransactionSlow` in one."""
+
+
+async def test_a_supply_change_cancelled_during_its_transaction_leaves_a_snapshot_to_store(
+    tmp_path,
+) -> None:
+    """A snapshot taken at its time whose write failed is kept, to be stored with the next
+    write of the snapshots (at the latest, the stop's). A Change Supply cancelled during its
+    transaction (carried out) marked the snapshots stored too, though its commit held the
+    supply alone: the stop did not store the snapshot, and the restart had it still planned."""
+    path = tmp_path / "esi.db"
+    async with await SnapshotFailsSupplySlow.open(path) as store:
+        server = timed_meter(store)
+        await server.start()
+        now = server.clock()
+        await server.plan_snapshot("tariff/1", now + 60, MeterSnapshotCause.General)
+        store.fail_next = True  # the snapshot's write at its time
+        await asyncio.sleep(61)
+        assert store.fail_next is False
+        taken = server.snapshots.record()
+        await cancelled_in_its_transaction(store, server)
+        await server.stop()
+    again, _ = await restarted(path)
+    assert again.snapshots.record() == taken
 
 
 def test_each_supply_event_goes_to_the_journal_and_back() -> None:

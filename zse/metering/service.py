@@ -547,13 +547,16 @@ class MeteringServer:
         finally:  # stored: told even when the answer could not be sent
             await self._untold.tell(told)
 
-    def _stored_anyway(self) -> None:
+    def _stored_anyway(self, *, snapshots: bool = True) -> None:
         """A write cancelled during its transaction, which the store carried out
         (:attr:`Batch.landed <zse.store.Batch.landed>`): the change stays, as stored; its
-        journal entries, unmarked, are told after the restart."""
+        journal entries, unmarked, are told after the restart. ``snapshots``: the commit
+        held them (a supply change's does not: snapshots a failed write left to store still
+        wait for the next)."""
         if self.supply is not None:
             self.supply.changed = False
-        self.snapshots.changed = False
+        if snapshots:
+            self.snapshots.changed = False
 
     def _kept(self, before: int | None) -> Batch:
         """What a command changed besides :meth:`_record`'s, to store in the same commit:
@@ -713,7 +716,7 @@ class MeteringServer:
             told = await self._record(step, self.clock(), batch)
         except BaseException:  # a write that failed, or was cancelled by stop()
             if batch.landed is not None:  # cancelled during its transaction: carried out
-                self._stored_anyway()
+                self._stored_anyway(snapshots=False)
                 raise
             assert self.supply is not None
             self.supply.put_back(held)
@@ -754,7 +757,7 @@ class MeteringServer:
             return await self._supply_step(events, batch)
         except BaseException:
             if batch.landed is not None:
-                self._stored_anyway()
+                self._stored_anyway(snapshots=False)
             else:
                 supply.put_back(held)
             raise
