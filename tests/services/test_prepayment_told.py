@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.events.test_events_store_failure import CommitWaits
 from tests.services.test_start_order import Port, frame
+from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from tests.store.helpers import killed_itself
 from zse.prepayment.core import (
     CreditExhausted,
@@ -162,6 +164,56 @@ async def test_held_until_told_and_a_listener_that_fails_hears_it_again(tmp_path
     assert [type(e) for e in again] == [TopUpAccepted, SupplyRestored]
     _, after = await restarted(path)
     assert after == []
+
+
+@pytest.mark.parametrize("change", ["charge", "top-up"])
+async def test_a_change_cancelled_while_its_write_waits_is_undone(tmp_path, change) -> None:
+    """A charge (the application's) or a top-up (a HAN device's) cancelled (its task, a
+    stop) while its write waits: the account is as it was, nothing told. It stayed changed
+    in memory, and the next commit (here a credit adjustment) stored it without its events
+    (the supply interrupted, or the code used up, after the restart: never told)."""
+    path = tmp_path / "esi.db"
+    async with await CommitWaits.open(path) as store:
+        port = PrepayPort(9)
+        prepay = server(port, store)
+        told: list[object] = []
+        prepay.on_event(told.append)
+        await prepay.start()
+        store.wait_next = True
+        if change == "charge":
+            made = asyncio.ensure_future(prepay.consume(Fraction(10), Fraction(20)))
+        else:
+            made = asyncio.ensure_future(port.handlers[PREPAYMENT](top_up_frame()))
+        await asyncio.sleep(1)
+        made.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await made
+        await prepay.adjust_credit(0)  # another commit of the account
+        assert (prepay.account.credit, prepay.account.used_digests(), told) == (100, set(), [])
+        await prepay.stop()
+    again, after = await restarted(path)
+    assert (again.account.credit, again.account.used_digests(), after) == (100, set(), [])
+
+
+class AccountTransactionSlow(TransactionSlow):
+    key = "account"
+
+
+async def test_a_charge_cancelled_during_its_transaction_is_kept_as_stored(tmp_path) -> None:
+    """Cancelled once its transaction has begun, which the store carries out: the charge
+    stays, as stored, its events told once, after the restart."""
+    path = tmp_path / "esi.db"
+    async with await AccountTransactionSlow.open(path) as store:
+        prepay = server(PrepayPort(9), store)
+        told: list[object] = []
+        prepay.on_event(told.append)
+        await prepay.start()
+        await cancelled_in_its_transaction(store, prepay.consume(Fraction(10), Fraction(20)))
+        assert (prepay.account.credit, told) == (-100, [])
+        await prepay.stop()
+    again, after = await restarted(path)
+    assert again.account.credit == -100
+    assert [type(e) for e in after] == [LowCredit, CreditExhausted, SupplyInterrupted]
 
 
 def test_each_event_goes_to_the_journal_and_back() -> None:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from zse.metering.supply import (
     ARMED,
     OFF,
     ON,
+    ChangeOutcome,
     FlowThreshold,
     LoadLimitCounterReset,
     SupplyChanged,
@@ -255,15 +257,16 @@ async def test_an_applications_change_cancelled_during_its_write_is_not_kept(tmp
     assert (again.supply.status, after) == (ON, [])
 
 
-class SupplyTransactionSlow(Store):
-    """A store whose next transaction holding the supply record, once begun, waits for
+class TransactionSlow(Store):
+    """A store whose next transaction putting the record ``key``, once begun, waits for
     ``go`` (a slow sync to disk): a caller cancelled meanwhile is cancelled during it."""
 
+    key = "supply"
     slow = False
 
     async def _commit_batches(self, batches: list[Batch]) -> list[list[int]]:
         if self.slow and any(
-            op[0] == "put" and op[2] == "supply" for b in batches for op in b._ops
+            op[0] == "put" and op[2] == self.key for b in batches for op in b._ops
         ):
             self.slow = False
             self.begun.set()
@@ -271,14 +274,17 @@ class SupplyTransactionSlow(Store):
         return await super()._commit_batches(batches)
 
 
-async def cancelled_in_its_transaction(
-    store: SupplyTransactionSlow, server: MeteringServer
-) -> None:
-    """The application's Change Supply (Off) to ``server``, cancelled once its transaction
-    in ``store`` has begun: the call ends, cancelled, once the transaction has."""
+def off(server: MeteringServer) -> Awaitable[ChangeOutcome]:
+    """The application's Change Supply to Off, now."""
+    return server.change_supply(OFF, provider_id=7, issuer_event_id=1)
+
+
+async def cancelled_in_its_transaction(store: TransactionSlow, call: Awaitable[Any]) -> None:
+    """``call`` (a change written to ``store``), cancelled once its transaction has begun:
+    it ends, cancelled, once the transaction has."""
     store.begun, store.go = asyncio.Event(), asyncio.Event()
     store.slow = True
-    change = asyncio.ensure_future(server.change_supply(OFF, provider_id=7, issuer_event_id=1))
+    change = asyncio.ensure_future(call)
     await store.begun.wait()
     change.cancel()
     try:
@@ -296,12 +302,12 @@ async def test_a_change_cancelled_during_its_transaction_is_kept_as_stored(tmp_p
     On in memory and served, Off in the store), and its SupplyChanged is told once, after
     the restart."""
     path = tmp_path / "esi.db"
-    async with await SupplyTransactionSlow.open(path) as store:
+    async with await TransactionSlow.open(path) as store:
         server = timed_meter(store)
         told: list[object] = []
         server.on_event(told.append)
         await server.start()
-        await cancelled_in_its_transaction(store, server)
+        await cancelled_in_its_transaction(store, off(server))
         assert server.supply is not None
         assert (server.supply.status, server.supply.changed, told) == (OFF, False, [])
         await server.stop()
@@ -313,8 +319,8 @@ async def test_a_change_cancelled_during_its_transaction_is_kept_as_stored(tmp_p
     ]
 
 
-class SnapshotFailsSupplySlow(FailingStore, SupplyTransactionSlow):
-    """:class:`FailingStore` and :class:`SupplyTransactionSlow` in one."""
+class SnapshotFailsSupplySlow(FailingStore, TransactionSlow):
+    """:class:`FailingStore` and :class:`TransactionSlow` in one."""
 
 
 async def test_a_supply_change_cancelled_during_its_transaction_leaves_a_snapshot_to_store(
@@ -334,7 +340,7 @@ async def test_a_supply_change_cancelled_during_its_transaction_leaves_a_snapsho
         await asyncio.sleep(61)
         assert store.fail_next is False
         taken = server.snapshots.record()
-        await cancelled_in_its_transaction(store, server)
+        await cancelled_in_its_transaction(store, off(server))
         await server.stop()
     again, _ = await restarted(path)
     assert again.snapshots.record() == taken

@@ -340,14 +340,17 @@ class PrepaymentServer:
 
     async def _change(self, change: Callable[[int], list[PrepayEvent]]) -> list[PrepayEvent]:
         """Apply ``change`` to the account, store it with its events (undone if the store
-        fails: the error is raised), serve new attributes and tell the events."""
+        fails: the error is raised; or if the write is cancelled before its transaction, as
+        a stop does: else the next commit stored it without its events, never told), serve
+        new attributes and tell the events."""
         async with self._lock:
             before = self._state()
             events = change(self.clock())
+            batch = Batch()
             try:
-                seqs = await self._store(events)
-            except StoreError:
-                self._undo(before)
+                seqs = await self._store(events, batch)
+            except BaseException:
+                self._undo_unless_stored(batch, before)
                 raise
             finally:
                 self._timer.update()
@@ -366,16 +369,27 @@ class PrepaymentServer:
         self.account.forget_used(self.account.used_digests() - used)
         self.account.registered.replace(registered)
 
-    async def _store(self, events: tuple[PrepayEvent, ...] | list[PrepayEvent] = ()) -> list[int]:
-        """One commit: the account, the codes applied since the last (a record each), the
-        registered codes that changed (a record each) and a ``"told"`` journal entry per
-        event; the entries' sequence numbers (none without a store)."""
+    def _undo_unless_stored(
+        self, batch: Batch, state: tuple[dict[str, Any], frozenset[str], dict[str, int]]
+    ) -> None:
+        """:meth:`_undo` a change whose write raised (failed, or cancelled), unless the store
+        carried it out (:attr:`Batch.landed <zse.store.Batch.landed>`: cancelled during its
+        transaction): then it stays, as stored, its events told after the restart."""
+        if batch.landed is None:
+            self._undo(state)
+
+    async def _store(
+        self, events: tuple[PrepayEvent, ...] | list[PrepayEvent] = (), batch: Batch | None = None
+    ) -> list[int]:
+        """One commit (``batch``): the account, the codes applied since the last (a record
+        each), the registered codes that changed (a record each) and a ``"told"`` journal
+        entry per event; the entries' sequence numbers (none without a store)."""
         if self.store is None:
             return []
         ns = self.namespace
         used = self.account.used_digests()
         registered = self.account.registered.digests()
-        batch = Batch().put(ns, _ACCOUNT_KEY, self.account.snapshot())
+        batch = (Batch() if batch is None else batch).put(ns, _ACCOUNT_KEY, self.account.snapshot())
         for digest in sorted(used - self._stored_used):
             batch.put(ns, f"{_USED}/{digest}", 1)
         for digest in sorted(self._stored_registered.keys() - registered.keys()):
@@ -399,12 +413,16 @@ class PrepaymentServer:
             step = _step(self.protocol, msg, self.clock())
             seqs: list[int] = []
             if self.protocol.changed or step.events:  # a refused top-up is told once too
+                batch = Batch()
                 try:
-                    seqs = await self._store(step.events)
+                    seqs = await self._store(step.events, batch)
                 except StoreError as exc:
                     LOGGER.error("the prepay account could not be stored: %s", exc)
                     self._undo(before)
                     step = self._failed(msg)
+                except BaseException:  # cancelled (a stop): undone, as a failed write
+                    self._undo_unless_stored(batch, before)
+                    raise
                 self.protocol.changed = False
             self._timer.update()
         self.serve_attributes()
