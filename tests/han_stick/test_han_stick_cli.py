@@ -277,6 +277,27 @@ def test_a_state_that_is_not_a_store_is_said_before_the_stick_is_opened(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("kind", ["name too long", "symlink loop"])
+def test_a_state_that_cannot_be_looked_at_is_said_before_the_stick(
+    tmp_path: Path, kind: str
+) -> None:
+    """A ``--state`` whose look-up fails otherwise than as missing: a name too long was an
+    ``OSError`` out of the command (its generic one-line fault), a symlink loop taken as
+    missing, so the stick was opened first and blamed."""
+    state = tmp_path / ("s" * 300 if kind == "name too long" else "loop.db")
+    if kind == "symlink loop":
+        state.symlink_to(state)
+    result = CliRunner().invoke(
+        main,
+        ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
+         "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
+         "--state", str(state)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: {state}: "), result.output
+    assert "stick" not in result.output
+
+
 def test_a_usable_state_is_closed_again_when_the_stick_cannot_be_opened(tmp_path: Path) -> None:
     """An existing state read before the stick: the stick missing, the store is closed (a
     second run opens it: a store has one writer) and nothing is added beside it."""

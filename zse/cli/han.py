@@ -152,7 +152,7 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
 
     store: Store | None = None
     remembered: NetworkChoice | None = None
-    if options.state.exists():  # one that cannot be used is said before the stick is touched
+    if _there(options.state):  # one that cannot be used is said before the stick is touched
         try:  # (a new one is made only once the stick is open: a failed run leaves no file)
             store = await Store.open(options.state)
             remembered = await StickDevice.remembered(store)
@@ -300,6 +300,19 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             await store.close()
         with contextlib.suppress(Exception):
             await radio.close()
+
+
+def _there(path: Path) -> bool:
+    """Whether ``path`` is there to open as the store, or cannot be looked at (a name too
+    long, a symlink loop: :meth:`Store.open <zse.store.Store.open>` says why); only a
+    missing one is not (``Path.exists`` raised the first, took the second as missing)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 async def _open_stick(options: HanOptions, error: Callable[[str], int]) -> EzspHanRadio | None:
