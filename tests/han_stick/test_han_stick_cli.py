@@ -264,15 +264,7 @@ def test_a_state_that_is_not_a_store_is_said_before_the_stick_is_opened(tmp_path
     the stick had been opened (here: not there at all, so the stick was blamed)."""
     state = tmp_path / "notes.txt"
     state.write_text("not a database\n" * 100)
-    result = CliRunner().invoke(
-        main,
-        ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
-         "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
-         "--state", str(state)],
-    )  # fmt: skip
-    assert result.exit_code == 1, result.output
-    assert result.output.startswith(f"error: {state}: "), result.output
-    assert "stick" not in result.output
+    _said_before_the_stick(tmp_path, state)
     assert state.read_text() == "not a database\n" * 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
@@ -287,24 +279,14 @@ def test_a_state_that_cannot_be_looked_at_is_said_before_the_stick(
     state = tmp_path / ("s" * 300 if kind == "name too long" else "loop.db")
     if kind == "symlink loop":
         state.symlink_to(state)
-    result = CliRunner().invoke(
-        main,
-        ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
-         "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
-         "--state", str(state)],
-    )  # fmt: skip
-    assert result.exit_code == 1, result.output
-    assert result.output.startswith(f"error: {state}: "), result.output
-    assert "stick" not in result.output
+    _said_before_the_stick(tmp_path, state)
 
 
 def test_a_usable_state_is_closed_again_when_the_stick_cannot_be_opened(tmp_path: Path) -> None:
     """An existing state read before the stick: the stick missing, the store is closed (a
     second run opens it: a store has one writer) and nothing is added beside it."""
     state = tmp_path / "s.db"
-    args = ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
-            "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
-            "--state", str(state)]  # fmt: skip
+    args = _join_without_stick(tmp_path, state)
     asyncio.run(_make_store(state))
     before = sorted(p.name for p in tmp_path.iterdir())
     for _ in range(2):
@@ -312,6 +294,22 @@ def test_a_usable_state_is_closed_again_when_the_stick_cannot_be_opened(tmp_path
         assert result.exit_code == 1, result.output
         assert result.output.startswith("error: cannot open the stick at "), result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def _join_without_stick(tmp_path: Path, state: Path) -> list[str]:
+    """``zse han join``'s arguments with ``state``, the stick missing (``ttyUSB9``)."""
+    return ["han", "join", "--radio", "ezsp", "--device", str(tmp_path / "ttyUSB9"),
+            "--install-code", "83FE D340 7A93 9723 A5C6 39B2 6916 D505 C3B5",
+            "--state", str(state)]  # fmt: skip
+
+
+def _said_before_the_stick(tmp_path: Path, state: Path) -> None:
+    """:func:`_join_without_stick` ends with one line on ``state``, status 1, and the stick
+    is not named."""
+    result = CliRunner().invoke(main, _join_without_stick(tmp_path, state))
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: {state}: "), result.output
+    assert "stick" not in result.output
 
 
 async def _make_store(path: Path) -> None:
