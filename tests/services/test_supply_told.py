@@ -35,6 +35,7 @@ from zse.metering.supply import (
     event_record,
 )
 from zse.records import Mismatch
+from zse.se.ids import MeteringAttribute
 from zse.store import Batch, Store
 
 START = 800_000_000
@@ -317,6 +318,25 @@ async def test_a_change_cancelled_during_its_transaction_is_kept_as_stored(tmp_p
     assert [(e.status, e.cause) for e in after if isinstance(e, SupplyChanged)] == [
         (OFF, "change supply")
     ]
+
+
+async def test_a_change_at_its_time_cancelled_during_its_transaction_is_made_then(
+    tmp_path,
+) -> None:
+    """A Change Supply for later, cancelled during its transaction (carried out, so kept):
+    the meter serves it as proposed and makes it at its time. The timer was not told of it,
+    so it waited, stored and in memory, for some other input to the meter (here: for ever)."""
+    async with await TransactionSlow.open(tmp_path / "esi.db") as store:
+        server = timed_meter(store)
+        await server.start()
+        at = server.clock() + 60
+        later = server.change_supply(OFF, at=at, provider_id=7, issuer_event_id=1)
+        await cancelled_in_its_transaction(store, later)
+        assert MeteringAttribute.PROPOSED_CHANGE_SUPPLY_STATUS in server._served
+        await asyncio.sleep(120)
+        assert server.supply is not None
+        assert (server.supply.status, server.supply.pending) == (OFF, [])
+        await server.stop()
 
 
 class SnapshotFailsSupplySlow(FailingStore, TransactionSlow):

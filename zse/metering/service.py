@@ -550,13 +550,16 @@ class MeteringServer:
     def _stored_anyway(self, *, snapshots: bool = True) -> None:
         """A write cancelled during its transaction, which the store carried out
         (:attr:`Batch.landed <zse.store.Batch.landed>`): the change stays, as stored; its
-        journal entries, unmarked, are told after the restart. ``snapshots``: the commit
-        held them (a supply change's does not: snapshots a failed write left to store still
-        wait for the next)."""
+        journal entries, unmarked, are told after the restart; served and timed as a stored
+        change is (a Change Supply or a snapshot for later is made at its time). ``snapshots``:
+        the commit held them (a supply change's does not: snapshots a failed write left to
+        store still wait for the next)."""
         if self.supply is not None:
             self.supply.changed = False
         if snapshots:
             self.snapshots.changed = False
+        self._serve_attributes()
+        self._timer.update()
 
     def _kept(self, before: int | None) -> Batch:
         """What a command changed besides :meth:`_record`'s, to store in the same commit:
