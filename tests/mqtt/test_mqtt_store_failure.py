@@ -18,6 +18,7 @@ import pytest
 
 from tests.mqtt.broker import Broker
 from tests.mqtt.helpers import Subscriber, real_wait, settings
+from tests.services.test_supply_told import TransactionSlow
 from zse.errors import StoreError
 from zse.mqtt.bridge import BridgeShell
 from zse.mqtt.core import MqttSettings, Publication, parse_settings
@@ -232,6 +233,34 @@ async def test_what_waits_for_a_failing_store_is_bounded_by_the_outbox_limit(
     finally:
         await bridge.stop()
         await store.close()
+
+
+class JournalSlow(TransactionSlow):
+    key = "publish"
+
+
+async def test_a_journal_write_cancelled_during_its_transaction_is_not_journaled_again(
+    tmp_path: Path,
+) -> None:
+    """The loop ending cancels the bridge's outbox write during its transaction, which the
+    store carries out; a stop then flushes what waits. The publications went back to the
+    intake as for a failed write, so the stop journaled them again: published twice."""
+    async with await JournalSlow.open(tmp_path / "bridge.db") as store:
+        bridge = Shell(_nowhere(), store=store)
+        await bridge.start()
+        try:
+            store.begun, store.go = asyncio.Event(), asyncio.Event()
+            store.slow = True
+            bridge.publish(Publication("zse/test/out", {"n": 1}))
+            await store.begun.wait()
+            writes = list(bridge._writes)
+            for write in writes:  # as asyncio.run's end does
+                write.cancel()
+            store.go.set()
+            await asyncio.gather(*writes, return_exceptions=True)
+        finally:
+            await bridge.stop()
+        assert [p["n"] for p in await _payloads(store)] == [1]
 
 
 async def test_a_failed_mark_as_published_does_not_end_the_connection(

@@ -259,16 +259,15 @@ async def test_an_applications_change_cancelled_during_its_write_is_not_kept(tmp
 
 
 class TransactionSlow(Store):
-    """A store whose next transaction putting the record ``key``, once begun, waits for
-    ``go`` (a slow sync to disk): a caller cancelled meanwhile is cancelled during it."""
+    """A store whose next transaction writing the record (or journal entry kind) ``key``,
+    once begun, waits for ``go`` (a slow sync to disk): a caller cancelled meanwhile is
+    cancelled during it."""
 
     key = "supply"
     slow = False
 
     async def _commit_batches(self, batches: list[Batch]) -> list[list[int]]:
-        if self.slow and any(
-            op[0] == "put" and op[2] == self.key for b in batches for op in b._ops
-        ):
+        if self.slow and any(op[2] == self.key for b in batches for op in b._ops):
             self.slow = False
             self.begun.set()
             await self.go.wait()

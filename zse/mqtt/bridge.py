@@ -603,14 +603,17 @@ class BridgeShell:
 
     async def _journal(self, taken: list[Publication]) -> None:
         """Journal ``taken`` (taken from the front of the intake) and hand it to the outbox;
-        if the store fails, ``taken`` goes back to the front of the intake, in order."""
+        if the store fails, ``taken`` goes back to the front of the intake, in order (not
+        when the write was cancelled during its transaction, which the store carried out:
+        journaled, published from the journal after the restart)."""
         batch = Batch()
         for publication in taken:
             batch.append(self.outbox_namespace, "publish", publication.to_record())
         try:
             seqs = await self.store.commit(batch)
         except BaseException:
-            self._intake[:0] = taken
+            if batch.landed is None:
+                self._intake[:0] = taken
             raise
         self._store_ok()
         self._took(len(taken))
