@@ -22,7 +22,7 @@ from tests.price.test_price_block import calorific, factor, period
 from tests.price.test_price_schedule import price
 from tests.price.test_price_se12_values import bill, billing, co2, conversion, cpp, payment
 from tests.price.test_price_tariffs import get, information, labels, matrix, thresholds
-from tests.services.test_supply_told import MeterPort
+from tests.services.test_supply_told import MeterPort, TransactionSlow, cancelled_in_its_transaction
 from tests.store.helpers import killed_itself
 from tests.store.test_loader_shapes import JSON, PROPERTY
 from zse.errors import StoreError
@@ -235,3 +235,24 @@ def test_any_record_loads_or_is_reported_never_a_crash(changed, emptied) -> None
     kept = protocol.records(START)
     tariff_values = ("matrix/", "thresholds/", "labels/")  # go with their tariff's record
     assert {k for k in untouched if not k.startswith(tariff_values)} <= set(kept)
+
+
+class PriceTransactionSlow(TransactionSlow):
+    key = "price/1/1"
+
+
+async def test_a_publish_cancelled_during_its_transaction_is_made_as_stored(tmp_path) -> None:
+    """A publish whose commit is cancelled once its transaction has begun, which the store
+    carries out: the server has it too (before, the store had a price the server did not
+    serve, and a later change, written against what it thought stored, never deleted it:
+    after the restart a price nobody was told of came back)."""
+    path = tmp_path / "esi.db"
+    async with await PriceTransactionSlow.open(path) as store:
+        server = await started(store)
+        await cancelled_in_its_transaction(store, server.publish(price(1)))
+        assert server.schedule.current(START) is not None
+        assert answer(server, "get_current_price", command_options=0).status is None
+        await server.publish(period(3))
+        served = server.protocol.records(START)
+    async with await Store.open(path) as store:
+        assert await store.load(NAMESPACE) == served

@@ -194,10 +194,12 @@ class PriceServer:
         self.protocol.restore(stored, now, namespace=self.namespace, on_bad=set_aside)
         return {key: value for key, value in stored.items() if key not in {e.key for e in bad}}
 
-    async def _write(self, records: dict[str, Any]) -> None:
-        """Commit what changed from the records stored to ``records``, in one transaction."""
+    async def _write(self, records: dict[str, Any], batch: Batch | None = None) -> None:
+        """Commit what changed from the records stored to ``records``, in one transaction
+        (``batch``)."""
         assert self.store is not None
-        batch, changed = Batch(), False
+        batch = Batch() if batch is None else batch
+        changed = False
         for key in self._stored.keys() - records.keys():
             batch.delete(self.namespace, key)
             changed = True
@@ -206,20 +208,35 @@ class PriceServer:
                 batch.put(self.namespace, key, value)
                 changed = True
         if changed:
-            await self.store.commit(batch)
+            try:
+                await self.store.commit(batch)
+            except BaseException:
+                if batch.landed is not None:  # cancelled during its transaction: stored
+                    self._stored = records
+                raise
         self._stored = records
 
     async def _change(self, change: Callable[[PriceServerProtocol, int], Step]) -> Step:
         """``change`` made to the protocol at now, committed first with a store: tried on a
         copy, whose records are committed, then made (a commit that fails changes nothing;
-        a request waits until it is made)."""
+        a request waits until it is made). A commit cancelled during its transaction, which
+        the store carries out (:attr:`Batch.landed <zse.store.Batch.landed>`), is made too,
+        as stored (nothing sent: the caller is cancelled; a device asks, or the restart
+        serves it)."""
         async with self._lock:
             now = self.clock()
             if self.store is None:
                 return change(self.protocol, now)
             trial = copy.deepcopy(self.protocol)
             change(trial, now)
-            await self._write(trial.records(now))
+            batch = Batch()
+            try:
+                await self._write(trial.records(now), batch)
+            except BaseException:
+                if batch.landed is not None:
+                    change(self.protocol, now)
+                    self._committed()
+                raise
             step = change(self.protocol, now)
             self._committed()
             return step
