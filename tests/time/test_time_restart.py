@@ -47,9 +47,11 @@ class Han:
     place: Callable[[str], object]
     stores: list[Store]
 
-    async def boot(self, status: TimeStatus = DEVICE, **kwargs: object) -> TimeServer:
-        """A new process: the store opened again, a new server loaded from it."""
-        store = await Store.open(self.place("time.db"))  # type: ignore[arg-type]
+    async def boot(
+        self, status: TimeStatus = DEVICE, opener: type[Store] = Store, **kwargs: object
+    ) -> TimeServer:
+        """A new process: the store opened again (as ``opener``), a new server loaded from it."""
+        store = await opener.open(self.place("time.db"))  # type: ignore[arg-type]
         self.stores.append(store)
         server = TimeServer(self.se, clock=self.clock, status=status, store=store, **kwargs)  # type: ignore[arg-type]
         await server.load()

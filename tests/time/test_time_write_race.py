@@ -11,8 +11,10 @@ import struct
 from collections.abc import Awaitable
 from typing import Any
 
+import pytest
 from zigpy.zcl import foundation
 
+from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from tests.time.test_time_restart import HOUR, NAMESPACE, SUCCESS, Han, han, place, postgres
 from tests.time.test_time_service import write
 from zse.se.ids import TimeAttribute as A
@@ -126,3 +128,31 @@ async def test_a_valid_until_time_after_a_time_in_one_frame_is_held_to_it(han: H
     assert reply == refused(foundation.Status.INVALID_VALUE, A.VALID_UNTIL_TIME)
     values = await han.read()
     assert (values[A.LAST_SET_TIME], values[A.VALID_UNTIL_TIME]) == (new_time, INVALID_TIME)
+
+
+class WrittenSlow(TransactionSlow):
+    key = "written"
+
+
+@pytest.mark.parametrize("frame", [False, True], ids=["write", "undivided"])
+async def test_a_write_cancelled_during_its_transaction_is_served_as_stored(
+    han: Han, frame: bool
+) -> None:
+    """A write (or an Undivided frame) whose commit is cancelled once its transaction has
+    begun, which the store carries out: the server serves it, as stored. It served the old
+    Time, and its next write, made from that, took the stored one back: the restart found
+    what had been served neither before nor after."""
+    server = await han.boot(opener=WrittenSlow)
+    store = han.stores[-1]
+    assert isinstance(store, WrittenSlow)
+    new_time = han.clock() + 1000
+    if frame:
+        change = server._commit_undivided([(A.TIME, new_time), (A.TIME_ZONE, HOUR)])
+    else:
+        change = server.write_stored(A.TIME, new_time)
+    await cancelled_in_its_transaction(store, change)
+    assert (await han.read())[A.LAST_SET_TIME] == new_time
+    assert await han.write(A.TIME_STATUS, 0x02) == SUCCESS
+    await han.kill()
+    await han.boot()
+    assert (await han.read())[A.LAST_SET_TIME] == new_time

@@ -450,7 +450,7 @@ class TimeServer:
             steps = self._frame_after(frame)
             if self.store is not None:  # a failed commit: FAILURE, nothing applied
                 record = steps[-1][1].record()
-                await self.store.commit(Batch().put(self.namespace, _WRITTEN_KEY, record))
+                await self._commit(record, steps)
             for attribute, written in steps:
                 self._apply(attribute, written)
         return statuses
@@ -491,9 +491,27 @@ class TimeServer:
                 return refused
             written = self._after(attribute, int(value))
             if self.store is not None:  # a failed commit: FAILURE, the endpoint keeps its value
-                await self.store.commit(Batch().put(self.namespace, _WRITTEN_KEY, written.record()))
+                await self._commit(written.record(), [(attribute, written)])
             self._apply(attribute, written)
         return None
+
+    async def _commit(
+        self, record: dict[str, Any], steps: Sequence[tuple[TimeAttribute, _Written]]
+    ) -> None:
+        """Commit ``record``, the one ``steps`` end with; a commit cancelled during its
+        transaction, which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`), has them applied before it raises, as stored (else the
+        server served the old values, and its next write, made from them, undid the stored
+        one)."""
+        assert self.store is not None
+        batch = Batch().put(self.namespace, _WRITTEN_KEY, record)
+        try:
+            await self.store.commit(batch)
+        except BaseException:
+            if batch.landed is not None:
+                for attribute, written in steps:
+                    self._apply(attribute, written)
+            raise
 
     def _after(
         self,
