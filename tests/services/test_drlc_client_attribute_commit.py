@@ -21,6 +21,7 @@ from tests.services.test_drlc_client_attributes import (
     setup,
     statuses,
 )
+from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from tests.time.test_time_write_undivided import one_commit_left
 from zse.drlc import Status
 from zse.store import Store
@@ -105,3 +106,25 @@ async def test_an_undivided_frame_is_committed_as_one_all_or_none(tmp_path: Path
             await client.stop()
         finally:
             await store2.close()
+
+
+class AttributesSlow(TransactionSlow):
+    key = "attributes"
+
+
+async def test_a_write_cancelled_during_its_transaction_is_applied_as_stored(tmp_path: Path):
+    """Group 5 written, its commit cancelled once its transaction has begun (carried out by
+    the store): the device acts on group 5 and serves it, as stored. It kept group 0, and
+    its next write, made from that, took the stored 5 back."""
+    async with await AttributesSlow.open(tmp_path / "lcd.db") as store:
+        assert isinstance(store, AttributesSlow)
+        _, _, _, _, boot, write, read = await setup(82, store=store)
+        client = await boot()
+        await cancelled_in_its_transaction(store, client._written("utility_enrollment_group", 5))
+        assert await read(GROUP) == {GROUP: 5}
+        assert client.core.utility_enrollment_group == 5
+        reply = await write(record(START, UINT8, 0))
+        assert statuses(reply.payload) == [(S.SUCCESS, None)]
+        await client.stop()
+    async with await Store.open(tmp_path / "lcd.db") as store:
+        assert (await store.load(NAMESPACE))["attributes"]["utility_enrollment_group"] == 5

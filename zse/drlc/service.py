@@ -295,21 +295,37 @@ class DrlcClient:
         }
         async with self._lock:
             await self._commit_attributes(changes)
-            for attr, (name, type_id, _) in _CLIENT_ATTRIBUTES.items():
-                if name in changes:
-                    self.endpoint.set_attribute(DRLC, attr, changes[name], type_id)
+            self._serve_attributes(changes)
         LOGGER.info("DRLC client attributes written (undivided): %s", changes)
         return [None] * len(records)
 
     async def _commit_attributes(self, changes: dict[str, int]) -> None:
         """Commit the client attributes with ``changes`` (one record holds the four), then
-        apply them to the core; held under the lock. Nothing is applied when it raises."""
+        apply them to the core; held under the lock. Nothing is applied when it raises, but
+        for a commit cancelled during its transaction, which the store carries out
+        (:attr:`Batch.landed <zse.store.Batch.landed>`): applied and served, as stored (the
+        next write, made from the old values, took the stored one back)."""
         if self.store is not None:
             written = {n: getattr(self.core, n) for n, _, _ in _CLIENT_ATTRIBUTES.values()}
             written.update(changes)
-            await self.store.commit(Batch().put(self.namespace, "attributes", written))
+            batch = Batch().put(self.namespace, "attributes", written)
+            try:
+                await self.store.commit(batch)
+            except BaseException:
+                if batch.landed is not None:
+                    self._apply_attributes(changes)
+                    self._serve_attributes(changes)
+                raise
+        self._apply_attributes(changes)
+
+    def _apply_attributes(self, changes: dict[str, int]) -> None:
         for name, value in changes.items():
             setattr(self.core, name, value)
+
+    def _serve_attributes(self, changes: dict[str, int]) -> None:
+        for attr, (name, type_id, _) in _CLIENT_ATTRIBUTES.items():
+            if name in changes:
+                self.endpoint.set_attribute(DRLC, attr, changes[name], type_id)
 
     async def get_scheduled_events(self, *, start_time: int = 0, number_of_events: int = 0) -> None:
         """Ask the ESI for its events (D.2.3.3.2); call it after a rejoin too. The events
