@@ -8,10 +8,12 @@ import random
 
 import pytest
 
+from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from zse.installcode import InstallCode
 from zse.provisioning import LifecycleEvent
 from zse.provisioning.registry import (
     AlreadyRegistered,
+    HanRegistry,
     InstallCodeInUse,
     RegistryError,
 )
@@ -73,3 +75,24 @@ async def test_concurrent_changes_of_one_device_are_written_in_order(registry):
         ("groups", "pending provisioning", "pending provisioning"),
         ("deprovision", "pending provisioning", "de-provision complete"),
     ]
+
+
+class DeviceSlow(TransactionSlow):
+    key = "001BC5007000052B"
+
+
+async def test_a_registration_cancelled_during_its_transaction_is_held_as_stored(tmp_path):
+    """A registration whose commit is cancelled once its transaction has begun, which the
+    store carries out: the registry has the device, as stored (it had not, until a restart:
+    registering it again was taken, and written a second time)."""
+    store = await DeviceSlow.open(tmp_path / "han.db")
+    assert isinstance(store, DeviceSlow)
+    registry = await HanRegistry.attach(store)
+    try:
+        await cancelled_in_its_transaction(store, registry.register(MAC, CODE))
+        assert registry.get(MAC).install_code == CODE
+        with pytest.raises(AlreadyRegistered):
+            await registry.register(MAC, CODE)
+        assert [a.event for a in await registry.audit(MAC)] == ["register"]
+    finally:
+        await registry.close()

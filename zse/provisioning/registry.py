@@ -398,6 +398,18 @@ class HanRegistry:
             "detail": detail,
         }
         batch = Batch().put(_DEVICES, record.eui64, record.to_json()).append(_AUDIT, event, audit)
-        await self.store.commit(batch)  # the audit trail is a record, not an outbox to report
+        try:
+            await self.store.commit(batch)  # the audit trail is a record, not an outbox to report
+        except BaseException:
+            if batch.landed is not None:  # cancelled during its transaction: stored
+                self._hold(record)
+            raise
+        self._hold(record)
+
+    def _hold(self, record: DeviceRecord) -> None:
+        """Hold ``record`` as stored (a commit cancelled during its transaction too, which
+        the store carries out, :attr:`Batch.landed <zse.store.Batch.landed>`: else the
+        device was not registered until a restart, and registering it again was written
+        twice)."""
         self._devices[record.eui64] = record
         self._by_code[record.install_code] = record.eui64
