@@ -203,26 +203,35 @@ class HeadendStore:
 
     # -- changes ---------------------------------------------------------------------------------
 
+    async def _commit(self, batch: Batch, hold: Callable[[], object]) -> None:
+        """Commit ``batch``, then ``hold`` what it changed in memory: a commit cancelled
+        during its transaction, which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`), is held too (else a send's id, stored, was given again)."""
+        try:
+            await self.store.commit(batch)
+        finally:
+            if batch.landed is not None:
+                hold()
+
     async def put_device(self, owner: DeviceOwner) -> None:
         """Record a device's owner (before its meter's registry registers it)."""
-        await self.store.commit(Batch().put(_DEVICES, owner.eui64, _plain(owner)))
-        self.devices[owner.eui64] = owner
+        batch = Batch().put(_DEVICES, owner.eui64, _plain(owner))
+        await self._commit(batch, lambda: self.devices.__setitem__(owner.eui64, owner))
 
     async def forget_device(self, eui64: str) -> None:
         """Remove a device's owner (a registration that did not complete)."""
-        await self.store.commit(Batch().delete(_DEVICES, eui64))
-        self.devices.pop(eui64, None)
+        await self._commit(Batch().delete(_DEVICES, eui64), lambda: self.devices.pop(eui64, None))
 
     async def put_group(self, group: Group) -> None:
         """Create or replace a group."""
         value = {"retailer": group.retailer, "name": group.name, "meters": list(group.meters)}
-        await self.store.commit(Batch().put(_GROUPS, group.key, value))
-        self.groups[group.key] = group
+        batch = Batch().put(_GROUPS, group.key, value)
+        await self._commit(batch, lambda: self.groups.__setitem__(group.key, group))
 
     async def delete_group(self, group: Group) -> None:
         """Delete a group."""
-        await self.store.commit(Batch().delete(_GROUPS, group.key))
-        self.groups.pop(group.key, None)
+        batch = Batch().delete(_GROUPS, group.key)
+        await self._commit(batch, lambda: self.groups.pop(group.key, None))
 
     def next_send_id(self) -> int:
         """The next send id (ids are never reused: they are message ids and issuer event ids
@@ -232,13 +241,16 @@ class HeadendStore:
     async def put_send(self, send: SendRecord, outcomes: Iterable[OutcomeRecord] = ()) -> None:
         """Record a send and (optionally) its devices' outcomes, in one transaction."""
         batch = Batch().put(_SENDS, str(send.id), _send_json(send))
+        outcomes = list(outcomes)
         for record in outcomes:
             batch.put(_OUTCOMES, record.key, record.to_json())
-        await self.store.commit(batch)
-        self.sends[send.id] = send
-        self._last_id = max(self._last_id, send.id)
-        for record in outcomes:
-            self.outcomes.setdefault(send.id, {})[record.device] = record
+
+        def hold() -> None:
+            self.sends[send.id] = send
+            self._last_id = max(self._last_id, send.id)
+            self._hold_outcomes(outcomes)
+
+        await self._commit(batch, hold)
 
     async def cancel_send(self, send: SendRecord, *, at: int | None = None) -> SendRecord:
         """Mark a send cancelled at ``at`` (ZigBee UTCTime; None: not known, the headend's
@@ -255,7 +267,9 @@ class HeadendStore:
         batch = Batch()
         for record in records:
             batch.put(_OUTCOMES, record.key, record.to_json())
-        await self.store.commit(batch)
+        await self._commit(batch, lambda: self._hold_outcomes(records))
+
+    def _hold_outcomes(self, records: Iterable[OutcomeRecord]) -> None:
         for record in records:
             self.outcomes.setdefault(record.send, {})[record.device] = record
 
