@@ -240,3 +240,39 @@ async def test_a_damaged_journal_entry_is_quarantined_not_told(tmp_path) -> None
     assert told == []
     async with await Store.open(path) as store:
         assert [q.namespace for q in await store.quarantined()] == [NAMESPACE]
+
+
+async def test_a_command_for_later_cancelled_during_its_transaction_is_made_at_its_time(
+    tmp_path,
+) -> None:
+    """The utility's Set Overall Debt Cap for a minute later, its write cancelled during its
+    transaction (carried out, so kept): the cap is set at its time. The timer was not told of
+    it, so it waited, stored, for some other input to the account (here: for ever)."""
+    loop = asyncio.get_running_loop()
+    async with await AccountTransactionSlow.open(tmp_path / "esi.db") as store:
+        assert isinstance(store, AccountTransactionSlow)
+        port = PrepayPort(9)
+        prepay = PrepaymentServer(
+            port,
+            config=CONFIG,
+            clock=lambda: START + int(loop.time()),
+            store=store,
+            authorize=lambda msg: True,
+        )
+        await prepay.start()
+        schema = Prepayment.ServerCommandDefs.set_overall_debt_cap.schema
+        payload = encode_command(
+            schema(
+                provider_id=1,
+                issuer_event_id=3,
+                implementation_date_time=prepay.clock() + 60,
+                overall_debt_cap=300,
+            )
+        )
+        cap = frame(PREPAYMENT, PrepaymentServerCommand.SET_OVERALL_DEBT_CAP, payload,
+                    from_server=False, ieee=IHD)  # fmt: skip
+        await cancelled_in_its_transaction(store, port.handlers[PREPAYMENT](cap))
+        assert len(prepay.account.pending) == 1
+        await asyncio.sleep(120)
+        assert (prepay.account.config.overall_debt_cap, prepay.account.pending) == (300, [])
+        await prepay.stop()

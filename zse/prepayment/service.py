@@ -422,6 +422,7 @@ class PrepaymentServer:
                     step = self._failed(msg)
                 except BaseException:  # cancelled (a stop): undone, as a failed write
                     self._undo_unless_stored(batch, before)
+                    self._timer.update()  # kept as stored: a command for later is timed
                     raise
                 self.protocol.changed = False
             self._timer.update()
