@@ -178,9 +178,7 @@ class CalendarServerProtocol:
         """Record a calendar and, with ``to``, publish it there: Publish Calendar, then its
         parts (each within one frame), with the absolute start it was kept with (a start
         "now" resolved), as Get Calendar answers it."""
-        for part in calendar.parts():  # first: a calendar that cannot go is not kept
-            part_payload(part)
-        header_payload(calendar.header())
+        self.check(calendar)  # first: a calendar that cannot go is not kept
         self.calendars.put(calendar, now)
         if to is None:
             return Step()
@@ -189,6 +187,13 @@ class CalendarServerProtocol:
         )
         sent = calendar if held is None else held
         return Step(sends=_sends([sent.header()], sent.parts(), to=to))
+
+    @staticmethod
+    def check(calendar: CalendarSchedule) -> None:
+        """Raise if ``calendar`` cannot go: its header or a part that fits no frame."""
+        for part in calendar.parts():
+            part_payload(part)
+        header_payload(calendar.header())
 
     def cancel(
         self, cancellation: CalendarCancellation, now: int, to: Destination | None = None

@@ -165,14 +165,15 @@ class CalendarServer:
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
         """Record a calendar (stored first, with its start "now" resolved) and, if ``dst``
-        is given, send it there: Publish Calendar, then its parts."""
+        is given, send it there: Publish Calendar, then its parts. Held once stored
+        (:meth:`_commit`)."""
         now = self.clock()
         resolved = calendar.with_start(now) if calendar.start_time == 0 else calendar
-        step = self.protocol.publish(resolved, now, _to(dst, dst_ep, dst_mode))
-        if self.store is not None:
-            await self.store.commit(
-                Batch().put(self.namespace, _key(resolved), calendar_record(resolved))
-            )
+        to = _to(dst, dst_ep, dst_mode)
+        self.protocol.check(resolved)
+        batch = Batch().put(self.namespace, _key(resolved), calendar_record(resolved))
+        await self._commit(batch, lambda: self.protocol.publish(resolved, now, to))
+        step = self.protocol.publish(resolved, now, to)
         await self._stored(
             CalendarStored(
                 resolved.calendar_type, resolved.provider_id, resolved.issuer_calendar_id
@@ -188,22 +189,21 @@ class CalendarServer:
         dst_ep: int = 0xFF,
         dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> None:
-        """Forget a calendar (in the store too) and, if ``dst`` is given, send Cancel Calendar
-        there."""
-        step = self.protocol.cancel(cancellation, self.clock(), _to(dst, dst_ep, dst_mode))
-        if self.store is not None:
-            key = (
-                f"{cancellation.calendar_type}/{cancellation.provider_id}/"
-                f"{cancellation.issuer_calendar_id}"
-            )
-            record = {
-                "provider_id": cancellation.provider_id,
-                "issuer_calendar_id": cancellation.issuer_calendar_id,
-                "calendar_type": cancellation.calendar_type,
-            }
-            await self.store.commit(
-                Batch().delete(self.namespace, key).put(self.namespace, _CANCELLATION_KEY, record)
-            )
+        """Forget a calendar (in the store too: :meth:`_commit`) and, if ``dst`` is given,
+        send Cancel Calendar there."""
+        now, to = self.clock(), _to(dst, dst_ep, dst_mode)
+        key = (
+            f"{cancellation.calendar_type}/{cancellation.provider_id}/"
+            f"{cancellation.issuer_calendar_id}"
+        )
+        record = {
+            "provider_id": cancellation.provider_id,
+            "issuer_calendar_id": cancellation.issuer_calendar_id,
+            "calendar_type": cancellation.calendar_type,
+        }
+        batch = Batch().delete(self.namespace, key).put(self.namespace, _CANCELLATION_KEY, record)
+        await self._commit(batch, lambda: self.protocol.cancel(cancellation, now, to))
+        step = self.protocol.cancel(cancellation, now, to)
         await self._stored(
             CalendarStored(
                 cancellation.calendar_type,
@@ -213,6 +213,21 @@ class CalendarServer:
             )
         )
         await carry_out(self.endpoint, step, lambda _: None)
+
+    async def _commit(self, batch: Batch, make: Callable[[], object]) -> None:
+        """Commit ``batch`` (with a store) before the change is made: a commit that fails,
+        or is cancelled before its transaction, changes nothing (the change was made first:
+        served, and followed by the prepay account, though a restart did not have it); one
+        cancelled during its transaction, which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`), is made (``make``) before it raises, as stored."""
+        if self.store is None:
+            return
+        try:
+            await self.store.commit(batch)
+        except BaseException:
+            if batch.landed is not None:
+                make()
+            raise
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         return await carry_out(self.endpoint, _step(self.protocol, msg, self.clock), lambda _: None)

@@ -1,0 +1,83 @@
+"""The ESI's Calendar server holds what its store holds when a write is cancelled (the
+caller's task, a stop): a calendar published or cancelled is made once stored, so a write
+cancelled before its transaction changes nothing, and one cancelled during it, which the store
+carries out (:attr:`zse.store.Batch.landed`), is made. The change was made first: a calendar
+whose write was cancelled was served (and followed by the prepay account), and a cancelled
+one forgotten, though the restart found the store as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from tests.calendar.tou import tou_calendar
+from tests.events.test_events_store_failure import CommitWaits
+from tests.services.test_start_order import Port
+from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
+from zse.calendar import CalendarCancellation
+from zse.calendar.service import CalendarServer
+from zse.store import Store
+
+START = 800_000_000
+CANCELLATION = CalendarCancellation(provider_id=5, issuer_calendar_id=40, calendar_type=0)
+
+
+class CalendarSlow(TransactionSlow):
+    key = "0/5/40"
+
+
+async def started(store: Store) -> CalendarServer:
+    server = CalendarServer(Port(9), clock=lambda: START, store=store)
+    await server.start()
+    return server
+
+
+async def held(path: Path) -> list[int]:
+    """The issuer calendar ids a new server loads from the store at ``path``."""
+    async with await Store.open(path) as store:
+        server = await started(store)
+        return [c.issuer_calendar_id for c in server.calendars.held(START)]
+
+
+async def cancelled_while_it_waits(store: CommitWaits, change: asyncio.Future[None]) -> None:
+    """``change``, cancelled while its write waits (never begun)."""
+    store.wait_next = True
+    await asyncio.sleep(1)
+    change.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await change
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["publish", "cancel"])
+async def test_a_change_whose_write_is_cancelled_before_its_transaction_is_not_made(
+    tmp_path: Path, cancel: bool
+) -> None:
+    path = tmp_path / "esi.db"
+    async with await CommitWaits.open(path) as store:
+        assert isinstance(store, CommitWaits)
+        server = await started(store)
+        if cancel:
+            await server.publish(tou_calendar())
+        change = server.cancel(CANCELLATION) if cancel else server.publish(tou_calendar())
+        await cancelled_while_it_waits(store, asyncio.ensure_future(change))
+        served = [c.issuer_calendar_id for c in server.calendars.held(START)]
+    assert served == await held(path) == ([40] if cancel else [])
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["publish", "cancel"])
+async def test_a_change_cancelled_during_its_transaction_is_made_as_stored(
+    tmp_path: Path, cancel: bool
+) -> None:
+    path = tmp_path / "esi.db"
+    async with await CalendarSlow.open(path) as store:
+        assert isinstance(store, CalendarSlow)
+        server = await started(store)
+        if cancel:
+            await server.publish(tou_calendar())
+        change = server.cancel(CANCELLATION) if cancel else server.publish(tou_calendar())
+        await cancelled_in_its_transaction(store, change)
+        served = [c.issuer_calendar_id for c in server.calendars.held(START)]
+    assert served == await held(path) == ([] if cancel else [40])
