@@ -361,9 +361,18 @@ class DeviceManagementClient:
 
     async def _due(self, step: Step) -> None:
         """Changes taking effect and event configurations applied at their time: which ones
-        is committed first, so each is acted on once."""
+        is committed first, so each is acted on once. A commit cancelled during its
+        transaction (a stop), which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`), tells them before it raises: stored as applied, they
+        were never told."""
         batch = Batch()
         if step.events:
             batch.put(self.namespace, "applied", dict(self.kept.applied))
-        await self._store_waiting(batch)
+        try:
+            await self._store_waiting(batch)
+        except BaseException:
+            if batch.landed is not None:
+                for event in step.events:
+                    self._stream.emit(event)
+            raise
         await carry_out(self.endpoint, step, self._stream.emit)

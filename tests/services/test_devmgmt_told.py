@@ -1,0 +1,67 @@
+"""A HAN device's Device Management client tells what it applies at its time once: an event
+configuration (or a change of tenancy / supplier) whose commit a stop cancelled during its
+transaction, which the store carries out (:attr:`zse.store.Batch.landed`), is told then. It
+was stored as applied and never told: the application never had it, before or after the
+restart."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.devmgmt.test_devmgmt_protocol import NOW
+from tests.devmgmt.test_devmgmt_start_time import HOUR, DmPort, set_at
+from tests.services.test_supply_told import TransactionSlow
+from zse.devmgmt.core import EventConfigurations
+from zse.devmgmt.protocol import EventConfigurationChanged
+from zse.devmgmt.service import DeviceManagementClient
+from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER
+from zse.store import Store
+
+
+class WaitingSlow(TransactionSlow):
+    key = "event_configuration/waiting"
+
+
+def client(store: Store, now: list[int]) -> DeviceManagementClient:
+    return DeviceManagementClient(
+        DmPort(1),
+        server_ep=1,
+        clock=lambda: now[0],
+        configurations=EventConfigurations({0x0300: 0x00}),
+        store=store,
+    )
+
+
+async def test_a_configuration_applied_as_a_stop_cancels_its_write_is_told(
+    tmp_path: Path,
+) -> None:
+    path, now = tmp_path / "ihd.db", [NOW]
+    async with await Store.open(path) as store:
+        first = client(store, now)
+        await first.start()
+        await first.endpoint.handlers[DEVICE_MANAGEMENT_CLUSTER](set_at(NOW + HOUR, 7))
+        await first.stop()
+    now[0] = NOW + 2 * HOUR  # due at the next start
+    told: list[EventConfigurationChanged] = []
+    async with await WaitingSlow.open(path) as store:
+        assert isinstance(store, WaitingSlow)
+        again = client(store, now)
+        again.on_event(told.append)
+        store.begun, store.go = asyncio.Event(), asyncio.Event()
+        store.slow = True
+        await again.start()
+        await store.begun.wait()  # applied, its commit under way
+        stopping = asyncio.ensure_future(again.stop())
+        await asyncio.sleep(1)  # the stop cancelled it: it waits for its transaction
+        assert not stopping.done()
+        store.go.set()
+        await stopping
+    assert [(e.issuer_event_id, e.configuration) for e in told] == [(7, 0x13)]
+    async with await Store.open(path) as store:
+        last = client(store, now)
+        last.on_event(told.append)
+        await last.start()
+        assert last.protocol.waiting == []
+        await last.stop()
+    assert len(told) == 1  # once
