@@ -359,10 +359,12 @@ class DrlcClient:
 
     async def _run(self, decide: Callable[[int], ClientStep]) -> ClientStep:
         """Let the protocol core decide, then :meth:`_settle` its step and re-arm the timer."""
-        async with self._lock:
-            step = decide(self.clock())
-            await self._settle(step)
-        self._timer.update()
+        try:
+            async with self._lock:
+                step = decide(self.clock())
+                await self._settle(step)
+        finally:  # a change kept as stored (cancelled during its transaction) is timed too
+            self._timer.update()
         return step
 
     async def _settle(self, step: ClientStep) -> None:
@@ -387,10 +389,24 @@ class DrlcClient:
                     "report",
                     {"report": outgoing.report.to_fields(), "esis": list(outgoing.esis)},
                 )
-            seqs = list(await self.store.commit(batch))
+            try:
+                seqs = list(await self.store.commit(batch))
+            except BaseException:
+                if batch.landed is not None:  # cancelled during its transaction: stored
+                    self._queue(step, list(batch.landed))
+                    for action in step.events:
+                        self._stream.emit(action)
+                raise
+        self._queue(step, seqs)
+        await self._flush()
+
+    def _queue(self, step: ClientStep, seqs: Sequence[int | None]) -> None:
+        """Queue the step's reports, journaled as ``seqs``, in the outbox. A commit cancelled
+        during its transaction, which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`), has them queued and its actions told before it raises
+        (they waited for a restart, the actions never told)."""
         for seq, outgoing in zip(seqs, step.reports, strict=True):
             self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
-        await self._flush()
 
     def _signature(self, report: StatusReport) -> tuple[int, bytes]:
         """The report's signature pair: the ``signer``'s, made before the report left
