@@ -593,7 +593,14 @@ class MessagingClient:
                 message_id, self.clock(), answer=answer, response=response
             )
             record = confirmation.to_record()
-            seqs = await self._save(("confirm", record))
+            batch = Batch()
+            try:
+                seqs = await self._save(("confirm", record), batch=batch)
+            except BaseException:
+                if batch.landed:  # cancelled during its transaction: stored, so owed
+                    self._pending[batch.landed[0]] = record
+                    self._rearm()
+                raise
         if seqs:
             seq = seqs[0]
         else:
@@ -609,10 +616,16 @@ class MessagingClient:
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _save(self, *appends: tuple[str, Any]) -> list[int]:
+    async def _save(self, *appends: tuple[str, Any], batch: Batch | None = None) -> list[int]:
+        """Commit the board and ``appends`` (in ``batch``: a confirmation whose commit was
+        cancelled during its transaction, which the store carries out, :attr:`Batch.landed
+        <zse.store.Batch.landed>`, is owed, re-sent by the timer; it was only after a
+        restart)."""
         if self.store is None:
             return []
-        batch = Batch().replace(self.namespace, self.board.to_records())
+        batch = (Batch() if batch is None else batch).replace(
+            self.namespace, self.board.to_records()
+        )
         for kind, value in appends:
             batch.append(self.namespace, kind, value)
         return await self.store.commit(batch)
