@@ -788,6 +788,11 @@ class MessageStore:
         self._changed.clear()
         return changed
 
+    def unsaved(self, changes: Mapping[str, Any]) -> None:
+        """``changes`` (from :meth:`changes`) could not be written: the next call gives those
+        records again (as they are then)."""
+        self._changed.update(changes)
+
     def _record(self, key: str) -> Any:
         if key == "cancel_alls":
             return list(self.cancel_alls)

@@ -202,7 +202,12 @@ class MessagingServer:
             batch.append(self.namespace, kind, value)
         if not len(batch):
             return []
-        return await self.store.commit(batch)
+        try:
+            return await self.store.commit(batch)
+        except BaseException:  # failed or cancelled: served already, written with the next
+            if batch.landed is None:  # commit (unless the transaction carried it out)
+                self.messages.unsaved(changes)
+            raise
 
     # -- application API ------------------------------------------------------------------
 
