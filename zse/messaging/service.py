@@ -204,10 +204,9 @@ class MessagingServer:
             return []
         try:
             return await self.store.commit(batch)
-        except BaseException:  # failed or cancelled: served already, written with the next
-            if batch.landed is None:  # commit (unless the transaction carried it out)
+        finally:  # not stored (failed, or cancelled before its transaction): served already,
+            if batch.landed is None:  # so written with the next commit
                 self.messages.unsaved(changes)
-            raise
 
     # -- application API ------------------------------------------------------------------
 
