@@ -7,16 +7,21 @@ restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from tests.devmgmt.test_devmgmt_protocol import NOW
 from tests.devmgmt.test_devmgmt_start_time import HOUR, DmPort, set_at
+from tests.events.test_events_store_failure import CommitWaits
 from tests.services.test_supply_told import TransactionSlow
-from zse.devmgmt.core import EventConfigurations
+from zse.devmgmt.core import CustomerId, EventConfigurations, SiteId
 from zse.devmgmt.protocol import EventConfigurationChanged
-from zse.devmgmt.service import DeviceManagementClient
+from zse.devmgmt.service import DeviceManagementClient, DeviceManagementServer
 from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER
 from zse.store import Store
+
+SITE = SiteId(issuer_event_id=1, provider_id=5, site_id="2000012345678")
+CIN = CustomerId(issuer_event_id=2, provider_id=5, cin="C-42")
 
 
 class WaitingSlow(TransactionSlow):
@@ -65,3 +70,31 @@ async def test_a_configuration_applied_as_a_stop_cancels_its_write_is_told(
         assert last.protocol.waiting == []
         await last.stop()
     assert len(told) == 1  # once
+
+
+async def test_a_publication_whose_write_was_cancelled_is_written_with_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    """The ESI's Update SiteID, its write cancelled before it began (the caller's task, a
+    stop): held and served, so written with the next commit (it was left out of every later
+    one: a restart lost it), as for a write that fails."""
+    path = tmp_path / "esi.db"
+    async with await CommitWaits.open(path) as store:
+        assert isinstance(store, CommitWaits)
+        server = DeviceManagementServer(DmPort(1), clock=lambda: NOW, store=store)
+        await server.start()
+        store.wait_next = True
+        publish = asyncio.ensure_future(server.publish(SITE))
+        await asyncio.sleep(1)
+        publish.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publish
+        await server.publish(CIN)
+        served = server.published.to_records()
+        server.stop()
+    async with await Store.open(path) as store:
+        again = DeviceManagementServer(DmPort(1), clock=lambda: NOW, store=store)
+        await again.start()
+        assert again.published.to_records() == served
+        assert sorted(served) == ["cin", "site_id"]
+        again.stop()

@@ -440,6 +440,11 @@ class Published:
         self._changed.clear()
         return out
 
+    def unsaved(self, changes: Mapping[str, Any]) -> None:
+        """``changes`` (from :meth:`changes`) could not be written: the next call gives those
+        records again (as they are then)."""
+        self._changed.update(changes)
+
     def to_records(self) -> dict[str, Any]:
         records: dict[str, Any] = {k: v.to_record() for k, v in self.items.items()}
         records.update({_password_key(k): p.to_record() for k, p in self.passwords.items()})

@@ -237,7 +237,11 @@ class DeviceManagementServer:
         batch = Batch()
         for key, value in changes.items():
             batch.put(self.namespace, key, value)
-        await self.store.commit(batch)
+        try:
+            await self.store.commit(batch)
+        finally:  # not stored (failed, or cancelled before its transaction): served already,
+            if batch.landed is None:  # so written with the next commit
+                self.published.unsaved(changes)
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         step = _step(self.protocol, msg, self.clock())
