@@ -10,7 +10,7 @@ import signal
 import pytest
 import zigpy.types as t
 
-from tests.roles.han_builder import CA, EUIS, build, close
+from tests.roles.han_builder import CA, EUIS, build, close, restarted
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
 from zse.drlc import LoadControlEvent, Status
@@ -32,6 +32,8 @@ from zse.roles.esi import (
     TargetError,
 )
 from zse.roles.han import Resynced
+from zse.store import Batch
+from zse.zcl.delivery import device_name
 
 S = LifecycleState
 SPARE = "00:0d:6f:00:0e:00:00:09"
@@ -424,3 +426,23 @@ async def test_provisioning_a_registered_device_with_another_install_code_is_ref
             await han.esi.provision(EUIS["ihd"], str(other))  # pending: the same
     finally:
         await close(han)
+
+
+async def test_a_key_left_by_a_deprovision_cut_short_is_not_loaded_again(tmp_path):
+    """De-provisioning writes the registry, then deletes the device's public key record; a
+    stop or a crash in between left the key stored, and a restart loaded it for a device
+    being removed. The restart drops it and deletes its record, as it ends the rest a
+    de-provision cut short (its load control events and messages)."""
+    han = await joined_han(tmp_path, names=("lcd",))
+    ieee = han.devices["lcd"].device.ieee
+    key = han.esi.public_key(ieee)
+    assert key is not None
+    await han.esi.deprovision(ieee)
+    store = han.esi.store
+    assert store is not None
+    namespace, name = "esi.public_keys", device_name(ieee)
+    await store.commit(Batch().put(namespace, name, key.hex()))  # as the stop left it
+    again = await restarted(han)
+    assert again.public_key(ieee) is None
+    assert await store.load(namespace) == {}
+    await close(han)

@@ -909,10 +909,12 @@ class EnergyServiceInterface:
         await self.event_logs.start(tell=False)
         self._unfollow.append(self.event_logs.on_event(self._stream.emit))
         self._unfollow.append(self.messaging.on_event(self._log_confirmation))
+        removed: list[t.EUI64] = []
         if self.registry is not None:  # a drop cut short by a crash after the registry's write
             for record in self.registry.devices():
                 if record.state in _REMOVED_STATES:
-                    await self._forget(parse_eui64(record.eui64))
+                    removed.append(parse_eui64(record.eui64))
+                    await self._forget(removed[-1])
         self._untold = True
         if self.meter is not None:
             await self.meter.start(tell=False)
@@ -926,8 +928,7 @@ class EnergyServiceInterface:
         if self.meter is not None and self.meter.supply is not None:  # as the account is
             # (stored with the supply: told only if it differs); no account, no interruption
             await self._supply_follows_account()
-        if self.store is not None:
-            self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
+        await self._load_public_keys(removed)
         if self.mirrors is not None:  # the meters' Get Notified Message held like the reports
             await self.mirrors.start(tell=False)
             self._unfollow.append(self.mirrors.on_event(self._stream.emit))
@@ -941,6 +942,20 @@ class EnergyServiceInterface:
                 self._watch.watch(record, now)
         self._timer.start()
         self._tell_untold()
+
+    async def _load_public_keys(self, removed: list[t.EUI64]) -> None:
+        """The devices' public keys CBKE stored, less those of the ``removed`` devices (being
+        or de-provisioned: their key's delete, after the registry's write, was cut short by a
+        stop or a crash), whose records are deleted now."""
+        if self.store is None:
+            return
+        self._public_keys.update(await self.store.load_with(_KEYS_NAMESPACE, _public_keys))
+        gone = [ieee for ieee in removed if self._public_keys.pop(ieee, None) is not None]
+        if gone:
+            batch = Batch()
+            for ieee in gone:
+                batch.delete(_KEYS_NAMESPACE, device_name(ieee))
+            await self.store.commit(batch)
 
     def on_event(self, listener: Callable[[EsiEvent], Awaitable[Any] | None]) -> Callable[[], None]:
         """Call ``listener`` with every event; returns a function that removes it.
