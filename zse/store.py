@@ -161,7 +161,6 @@ class Batch:
     def __init__(self) -> None:
         self._ops: list[tuple[str, str, str, str]] = []
         self._appends = 0
-        self._begun = False
         self._landed: list[int] | None = None
 
     def __len__(self) -> int:
@@ -548,7 +547,8 @@ class Store:
         try:
             return await asyncio.shield(done)
         except asyncio.CancelledError:
-            if batch._begun and not done.done():  # under way: carried out, its end awaited
+            begun = all(waiting is not batch for waiting, _ in self._waiting)  # taken
+            if begun and not done.done():  # under way: carried out, its end awaited
                 with contextlib.suppress(Exception):  # failed: landed stays None
                     await asyncio.shield(done)
             done.cancel()  # not begun: skipped (_take_waiting)
@@ -573,8 +573,6 @@ class Store:
         """The batches waiting to be committed (those whose callers are still waiting)."""
         group = [(batch, done) for batch, done in self._waiting if not done.done()]
         self._waiting = []
-        for batch, _ in group:
-            batch._begun = True
         return group
 
     async def _commit_group(self, group: list[tuple[Batch, asyncio.Future[list[int]]]]) -> None:
@@ -942,7 +940,7 @@ class StoreView(Store):
         try:
             return await self._store.commit(moved)
         finally:
-            batch._begun, batch._landed = moved._begun, moved._landed
+            batch._landed = moved._landed
 
     async def load(self, namespace: str) -> dict[str, Any]:
         return await self._store.load(self._in(namespace))
