@@ -70,6 +70,25 @@ def test_bad_code_in_a_real_process_has_no_traceback():
     assert len(process.stderr.splitlines()) == 1
 
 
+def test_a_code_in_a_real_process_does_not_load_zigpys_clusters() -> None:
+    """``zse installcode`` (what a person types at a portal's side, and scripts call per code)
+    imports neither zse.config nor zigpy.zcl: they were half a second of CPU a call."""
+    watch = (
+        "import atexit, sys; atexit.register(lambda: print(sorted(m for m in sys.modules"
+        " if m in ('zse.config', 'zigpy.zcl')), file=sys.stderr));"
+        " from zse.cli import main; main()"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", watch, "installcode", CODE_128],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines()[1].split() == [CODE_128, "128", "C3B5", KEY_128]
+    assert process.stderr == "[]\n"
+
+
 def test_usage_errors():
     assert run("installcode").exit_code == 2
     assert run("installcode", "--csv", "-", CODE_48).exit_code == 2

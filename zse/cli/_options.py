@@ -22,7 +22,6 @@ import click
 
 from zse.cli._logging import quiet_secret_loggers, redact_handlers
 from zse.cli._types import FiniteFloat, PlainIntRange
-from zse.config import FLOW_CONTROLS, ConfigError
 
 __all__ = [
     "DEFAULT_START_TIMEOUT",
@@ -110,6 +109,9 @@ def radio_options(
 ) -> Callable[[F], F]:
     """The radio, its port and how to talk to it (see the module notes). ``refused``: radios
     not offered (not in the choices), each with why, which its help and its usage error say."""
+    # zse.config (its prepay, calendar and price checks, zigpy.zcl) only for the radio commands
+    from zse.config import FLOW_CONTROLS  # noqa: PLC0415
+
     refused = refused or {}
     offered = ", ".join(f"{r} ({_RADIO_HELP[r]})" for r in radios)
     not_offered = "".join(f"; not {r}: {why}" for r, why in refused.items())
@@ -167,6 +169,8 @@ def radio_options(
 def bellows_environment(radio: str | None, **given: Any) -> dict[str, Any]:
     """``given`` (device, baudrate, flow_control), with bellows' variables filling in what is
     None when ``radio`` is ezsp; :class:`ConfigError` for a value that is not one."""
+    from zse.config import FLOW_CONTROLS, ConfigError  # noqa: PLC0415
+
     if radio != "ezsp":
         return given
     found = dict(given)
