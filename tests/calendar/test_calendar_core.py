@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 
 import pytest
 from hypothesis import given
@@ -107,6 +108,29 @@ def test_a_calendar_that_does_not_say_reads_none() -> None:
     assert later.changes_at == utc(2026, 5, 31, 23)  # 1 June 00:00 BST
     flat = tou_calendar(days=(OFF_PEAK, *tou_calendar().days[:1], *tou_calendar().days[2:]))
     assert flat.at(utc(2026, 1, 14, 17), LONDON_2026).value == 3
+
+
+def test_a_hostile_calendar_whose_value_never_changes_is_read_at_once() -> None:
+    """The worst calendar a publisher can send: 255 entries a day, 255 seasons and 255
+    special days, all saying the same value, so the look ahead for a change runs its whole
+    horizon (400 days). Each day's entries are worked out once: it took 76 s for one reading
+    (every candidate instant looked through every special day and season again)."""
+    same = DayProfile(1, tuple((minute, 1) for minute in range(0, 255 * 5, 5)))
+    week = dataclasses.replace(tou_calendar().weeks[0], week_id=1, days=(1,) * 7)
+    calendar = CalendarSchedule(
+        provider_id=1,
+        issuer_event_id=1,
+        issuer_calendar_id=1,
+        calendar_time_reference=TimeReference.LOCAL,
+        seasons=tuple((ZclDate(0xFF, 1 + i % 12, 1 + i // 12), 1) for i in range(255)),
+        weeks=(week,),
+        days=(same,),
+        special_days=tuple((ZclDate(0xFF, 2, 30), 1) for _ in range(255)),
+    )
+    started = time.process_time()
+    reading = calendar.at(utc(2026, 1, 14, 17), LONDON_2026)
+    assert time.process_time() - started < 5
+    assert (reading.value, reading.changes_at) == (1, None)
 
 
 def test_a_calendar_refuses_what_it_cannot_mean() -> None:

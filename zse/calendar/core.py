@@ -22,10 +22,13 @@ zse's own reading it says so.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as _dt
 import enum
-from collections.abc import Sequence
+import functools
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -600,15 +603,23 @@ class CalendarSchedule:
         base = (date - _EPOCH).days * _DAY_MINUTES
         return [(base + start, value) for start, value in profile.entries]
 
-    def value_at_reference(self, reference: int) -> int | None:
+    def value_at_reference(
+        self,
+        reference: int,
+        changes: Callable[[_dt.date], list[tuple[int, int]]] | None = None,
+    ) -> int | None:
         """The value in force at ``reference`` seconds since 2000 on the calendar's clock:
-        the last entry started, looking back a day for one started before midnight."""
+        the last entry started, looking back a day for one started before midnight.
+        ``changes``: :meth:`_changes`, or a cache of it (:meth:`_next_change`); each day's
+        entries rise (:class:`DayProfile`), so the last started is found by bisection."""
+        changes = self._changes if changes is None else changes
         date = from_zigbee(reference).date()
         minute = reference // 60
         for day in (date, date - _dt.timedelta(days=1)):
-            started = [value for at, value in self._changes(day) if at <= minute]
+            entries = changes(day)
+            started = bisect.bisect_right(entries, minute, key=operator.itemgetter(0))
             if started:
-                return started[-1]
+                return entries[started - 1][1]
         return None
 
     def at(
@@ -628,7 +639,10 @@ class CalendarSchedule:
     ) -> tuple[int | None, int | None]:
         """The first instant after ``utc`` with another value: each entry's start on the
         calendar's clock is tried as UTC with the offsets in effect before and after it
-        (a DST change moves a local start), and DST's own changes too."""
+        (a DST change moves a local start), and DST's own changes too. Each day's entries
+        are worked out once (special days and seasons looked through once a day, not once
+        a candidate: a calendar whose value never changes is read in one pass)."""
+        changes = functools.cache(self._changes)
         here = self._reference(utc, zone) - utc
         offsets = {here}
         if zone is not None:
@@ -637,12 +651,12 @@ class CalendarSchedule:
         shifts = () if zone is None else (zone.dst_start, zone.dst_end + 1)
         for step in range(horizon_days + 1):
             day = date + _dt.timedelta(days=step)
-            candidates = {at * 60 - offset for at, _ in self._changes(day) for offset in offsets}
+            candidates = {at * 60 - offset for at, _ in changes(day) for offset in offsets}
             candidates |= {shift for shift in shifts if from_zigbee(shift).date() == day}
             for candidate in sorted(candidates):
                 if candidate <= utc:
                     continue
-                now_value = self.value_at_reference(self._reference(candidate, zone))
+                now_value = self.value_at_reference(self._reference(candidate, zone), changes)
                 if now_value != value:
                     return candidate, now_value
         return None, None
