@@ -11,7 +11,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import zse.price.core
 from tests.price.test_price_block import (
     GET_BLOCK_PERIODS,
     NOT_FOUND,
@@ -21,7 +24,7 @@ from tests.price.test_price_block import (
     reply,
 )
 from tests.price.test_price_protocol import decoded, frame
-from zse.price import BLOCK_DURATION_UNTIL_CHANGED, add_timebase
+from zse.price import BLOCK_DURATION_UNTIL_CHANGED, BlockPeriod, add_timebase
 from zse.price.protocol import PriceClientProtocol, PriceServerProtocol, publish_payload
 from zse.se.ids import PriceAttribute
 from zse.se.types import BlockPeriodControl, BlockPeriodDurationType
@@ -171,3 +174,64 @@ def test_a_period_until_changed_or_of_an_unknown_timebase_does_not_end() -> None
     assert server.block_periods.current(ten_years) == until_changed
     assert server.block_periods.current(ten_years, tariff_type=1) == unknown
     assert server.next_deadline() is None
+
+
+def repeating(start: int, count: int, duration_type: int) -> BlockPeriod:
+    """A period with Repeating Block set, of ``count`` units of its timebase."""
+    return period(
+        1,
+        start=start,
+        minutes=count,
+        block_period_duration_type=duration_type,
+        block_period_control=BlockPeriodControl.Repeating_Block,
+    )
+
+
+def repetition_by_stepping(item: BlockPeriod, start: int, now: int) -> tuple[int, int | None]:
+    """The oracle: the repetitions of a repeating period walked one by one from its start."""
+    duration, kind = item.block_period_duration, item.block_period_duration_type
+    k = 0
+    while (after := add_timebase(start, (k + 1) * duration, kind)) is not None and after <= now:
+        k += 1
+    begin = add_timebase(start, k * duration, kind)
+    assert begin is not None
+    return begin, after
+
+
+@settings(max_examples=300)
+@given(
+    start=st.integers(0, utc(2040, 1, 1)),
+    span=st.integers(0, 40 * 366 * DAY),
+    duration=st.integers(1, 50),
+    duration_type=st.sampled_from([0, 1, 2, MONTHS, END_OF_MONTHS]),
+)
+def test_the_repetition_in_force_is_the_one_found_by_walking_them(
+    start: int, span: int, duration: int, duration_type: int
+) -> None:
+    """Months of every length, leap days, month ends: the repetition :meth:`occurrence`
+    works out is the one walking every repetition from the start reaches."""
+    minutes = duration * (60 if duration_type == 0 else 1)  # minutes: at least an hour
+    item = repeating(start, minutes, duration_type)
+    now = min(start + span, 0xFFFFFFFE)
+    assert item.occurrence(start, now) == repetition_by_stepping(item, start, now)
+
+
+def test_a_repeating_period_a_century_old_is_placed_in_a_few_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A monthly repeating period started in February 2000, read in 2136: the repetition in
+    force is worked out from the months between, with at most 3 month additions (the real
+    ones, counted). Was: a guess from February's 28 days, then a step back one month at a
+    time: 85 additions, more the longer the span."""
+    calls = 0
+
+    def counted(start: int, count: int, duration_type: int) -> int | None:
+        nonlocal calls
+        calls += 1
+        return add_timebase(start, count, duration_type)
+
+    monkeypatch.setattr(zse.price.core, "add_timebase", counted)
+    start = utc(2000, 2, 1)
+    monthly = repeating(start, 1, MONTHS)
+    assert monthly.occurrence(start, 0xFFFFFFF0) == (utc(2136, 2, 1), None)
+    assert calls <= 3

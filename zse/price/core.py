@@ -701,22 +701,27 @@ class BlockPeriod(_PublishValues):
         (``start`` <= ``now``): itself until its end; past its end, a repeating period's
         repetition holding ``now`` (the k-th starts k durations after ``start``, counted
         from the start so that months keep their day), anything else None (over). A
-        repeating period of no duration never repeats."""
+        repeating period of no duration never repeats. The repetition is found in a few
+        steps whatever the span (no stepping through the repetitions): exactly for the
+        fixed timebases; for months from the months between ``start`` and ``now``, one
+        less when the k-th starts later in ``now``'s month."""
         end = self.end(start)
         if end is None or now < end:
             return start, end
         if not self.repeating or end <= start:
             return None
         duration, kind = self.block_period_duration, self.block_period_duration_type
-        # a first guess from the first repetition's length, then step to the one holding now
-        k = (now - start) // (end - start)
-        while k > 0 and ((begin := add_timebase(start, k * duration, kind)) is None or begin > now):
-            k -= 1
-        while (after := add_timebase(start, (k + 1) * duration, kind)) is not None and after <= now:
-            k += 1
+        if kind & 0x0F == BlockPeriodDurationType.Months:
+            first, last = from_zigbee(start), from_zigbee(now)
+            k = ((last.year - first.year) * 12 + last.month - first.month) // duration
+        else:  # minutes, days, weeks: every repetition as long as the first
+            k = (now - start) // (end - start)
         begin = add_timebase(start, k * duration, kind)
-        assert begin is not None  # k = 0 is start itself; a larger k was found to begin
-        return begin, after
+        if begin is None or begin > now:  # in now's month, after now: the one before holds it
+            k -= 1
+            begin = add_timebase(start, k * duration, kind)
+        assert begin is not None  # k - 1 durations end at least a month before now's
+        return begin, add_timebase(start, (k + 1) * duration, kind)
 
 
 @dataclass(frozen=True, kw_only=True)
