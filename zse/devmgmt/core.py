@@ -128,7 +128,7 @@ class ConfigurationControl(enum.IntEnum):
     configuration applies to, and what the payload after it holds."""
 
     APPLY_BY_LIST = 0  # Number of Events (uint8), that many Event IDs (uint16)
-    APPLY_BY_EVENT_GROUP = 1  # Event Group ID (uint16): event ids with that high octet
+    APPLY_BY_EVENT_GROUP = 1  # Event Group ID (uint16): event ids with its high octet
     APPLY_BY_LOG_TYPE = 2  # Log ID (uint8): the events configured to log there
     APPLY_BY_CONFIGURATION_MATCH = 3  # a configuration value (map8): events configured so
 
@@ -608,7 +608,9 @@ class EventConfigurations:
                     f"at most {MAX_EVENT_CONFIGURATIONS} event ids have a configuration"
                 )
         elif control is ConfigurationControl.APPLY_BY_EVENT_GROUP:
-            ids = [i for i in self.table if i >> 8 == (int(value) & 0xFF)]
+            # the group is the Event Group ID's high octet, as an event id's (0x0300: 0x03xx),
+            # as Silicon Labs' device-management-server.c reads it
+            ids = [i for i in self.table if i >> 8 == int(value) >> 8]
         elif control is ConfigurationControl.APPLY_BY_LOG_TYPE:
             ids = [i for i, c in self.table.items() if c & 0x07 == int(value)]
         else:
