@@ -405,35 +405,55 @@ class MeteringServer:
         return await self._move(nwk, None)
 
     async def _move(self, old_nwk: int, new_nwk: int | None) -> int:
+        """Move (``new_nwk`` None: drop) the records of ``old_nwk``: stored first, then made
+        in memory and timed, so a write that fails (:class:`~zse.errors.StoreError` raised)
+        or is cancelled before its transaction changes nothing, and one cancelled during it,
+        which the store carries out (:attr:`Batch.landed <zse.store.Batch.landed>`), is made
+        before it raises, as stored. (Made first, memory reported to the new address while
+        the store, and so a restart, kept the old one.)"""
         async with self._lock:
-            now = self.clock()
+            moving = [
+                (destination, config)
+                for destination, config in self.core.reporting.configurations()
+                if destination.unicast and destination.address == old_nwk
+            ]
             batch = Batch()
-            moved = 0
-            for destination, config in self.core.reporting.configurations():
-                if not destination.unicast or destination.address != old_nwk:
-                    continue
-                moved += 1
-                stop = replace(config, max_interval=NO_REPORTING)
-                self.core.configure_reporting(destination, stop, now)
+            for destination, config in moving:
                 batch.delete(self.namespace, _report_key(destination, config.attribute))
-                if new_nwk is None:
-                    continue
-                there = Destination.device(new_nwk, destination.endpoint)
-                self.core.configure_reporting(there, config, now)
-                batch.put(
-                    self.namespace, _report_key(there, config.attribute), _record(there, config)
-                )
-            if self.store is not None and moved:
-                await self.store.commit(batch)
-        self._timer.update()
-        if moved:
+                if new_nwk is not None:
+                    there = Destination.device(new_nwk, destination.endpoint)
+                    record = _record(there, config)
+                    batch.put(self.namespace, _report_key(there, config.attribute), record)
+            try:
+                if self.store is not None and moving:
+                    await self.store.commit(batch)
+            except BaseException:
+                if batch.landed is not None:  # cancelled during its transaction: carried out
+                    self._moved(moving, new_nwk)
+                raise
+            self._moved(moving, new_nwk)
+        if moving:
             LOGGER.info(
                 "%d reporting record(s) of 0x%04X %s",
-                moved,
+                len(moving),
                 old_nwk,
                 "dropped" if new_nwk is None else f"moved to 0x{new_nwk:04X}",
             )
-        return moved
+        return len(moving)
+
+    def _moved(
+        self, moving: list[tuple[Destination, ReportingConfig]], new_nwk: int | None
+    ) -> None:
+        """The records ``moving`` to ``new_nwk`` (None: dropped) in memory, their reports
+        timed (:meth:`_move` has stored them)."""
+        now = self.clock()
+        for destination, config in moving:
+            stop = replace(config, max_interval=NO_REPORTING)
+            self.core.configure_reporting(destination, stop, now)
+            if new_nwk is not None:
+                there = Destination.device(new_nwk, destination.endpoint)
+                self.core.configure_reporting(there, config, now)
+        self._timer.update()
 
     # -- readings -------------------------------------------------------------------------------
 
