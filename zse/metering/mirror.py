@@ -35,6 +35,7 @@ mirror holds :data:`UNDEFINED_MIRROR_METER` until its meter reports.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -196,6 +197,10 @@ def mirror_endpoint(command_id: int, payload: bytes) -> int | None:
     return None if endpoint == NO_MIRROR else endpoint
 
 
+#: A mirror endpoint as :meth:`MirrorPool.hold` gives it: owner (None: free), values, notes.
+MirrorHeld = tuple[t.EUI64 | None, dict[int, tuple[int, int]], MirrorNotifications | None]
+
+
 class MirrorPool:
     """The mirror endpoints, their owners and the values they hold.
 
@@ -261,10 +266,25 @@ class MirrorPool:
             raise KeyError(f"endpoint {endpoint} mirrors no device")
         return self._notes.setdefault(endpoint, MirrorNotifications())
 
-    def put_notifications(self, endpoint: int, notes: MirrorNotifications) -> None:
-        """Put back an owned mirror's notifications as they were (a store write that failed:
-        nothing changed); nothing for a free one."""
-        if endpoint in self._owners:
+    def hold(self, endpoint: int) -> MirrorHeld:
+        """Mirror ``endpoint`` as it is now (owner, values, notifications), for
+        :meth:`put_back`."""
+        notes = self._notes.get(endpoint)
+        values = dict(self._values.get(endpoint, {}))
+        return self._owners.get(endpoint), values, None if notes is None else copy.deepcopy(notes)
+
+    def put_back(self, endpoint: int, held: MirrorHeld) -> None:
+        """Mirror ``endpoint`` as :meth:`hold` gave it before a change (its store write
+        failed: nothing changed)."""
+        owner, values, notes = held
+        if owner is None:
+            self._owners.pop(endpoint, None)
+        else:
+            self._owners[endpoint] = owner
+        self._values[endpoint] = values
+        if notes is None:
+            self._notes.pop(endpoint, None)
+        else:
             self._notes[endpoint] = notes
 
     def values(self, endpoint: int) -> Mapping[int, tuple[int, int]]:

@@ -25,7 +25,6 @@ at start-up with the ESI's own (:meth:`zse.roles.esi.EnergyServiceInterface.desc
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
@@ -37,9 +36,9 @@ from zigpy.application import ControllerApplication
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Basic
 
-from zse.errors import StoreError
 from zse.metering.mirror import (
     MirrorAdded,
+    MirrorHeld,
     MirrorPool,
     MirrorProtocol,
     MirrorRemoved,
@@ -50,7 +49,6 @@ from zse.metering.notification import (
     FUNCTIONAL_FLAGS,
     MAP32,
     MirrorConfigured,
-    MirrorNotifications,
     NotificationFlagsRaised,
     NotifiedMessageRequested,
 )
@@ -261,10 +259,18 @@ class MirrorServer:
             for attr_id, value in flags.items():
                 endpoint.set_attribute(METERING, attr_id, value, MAP32, client=True)
 
-    async def _keep(self, events: Iterable[Any]) -> list[tuple[int | None, MirrorEvent]]:
+    def _before(self, endpoints: Iterable[int]) -> dict[int, MirrorHeld]:
+        """The mirrors ``endpoints`` before a change to them (:meth:`_keep` puts them back
+        when its write does not land)."""
+        return {ep: self.pool.hold(ep) for ep in endpoints}
+
+    async def _keep(
+        self, events: Iterable[Any], before: dict[int, MirrorHeld]
+    ) -> list[tuple[int | None, MirrorEvent]]:
         """Write what the events changed, then serve it (before any answer is sent); each
         :class:`NotifiedMessageRequested` is journalled in the same commit: returned with its
-        journal seq (None without a store), to be told once."""
+        journal seq (None without a store), to be told once. A write that raises:
+        :meth:`_not_kept`."""
         events = list(events)
         changed = {e.endpoint for e in events if isinstance(e, MirrorEvent)}
         told: list[tuple[int | None, MirrorEvent]] = []
@@ -282,15 +288,38 @@ class MirrorServer:
                     batch.put(self.namespace, str(ep), record)
             for request in requests:
                 batch.append(self.namespace, "notified", request.record())
-            seqs = list(await self.store.commit(batch))
+            try:
+                seqs = list(await self.store.commit(batch))
+            except BaseException:
+                self._not_kept(batch, events, before)
+                raise
         for ep in changed:
             self._serve(ep)
         return list(zip(seqs, requests, strict=True))
 
+    def _not_kept(self, batch: Batch, events: list[Any], before: dict[int, MirrorHeld]) -> None:
+        """A change whose write raised. Failed (:class:`~zse.errors.StoreError`) or cancelled
+        before its transaction: the mirrors are put back as ``before`` holds them. Cancelled
+        during its transaction, which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`): served and told (a journalled request: after the
+        restart), as stored. (Either way the change was left in memory, and served and told
+        only with the mirror's next change, if ever.)"""
+        if batch.landed is None:
+            for ep, held in before.items():
+                self.pool.put_back(ep, held)
+            return
+        for ep in {e.endpoint for e in events if isinstance(e, MirrorEvent)}:
+            self._serve(ep)
+        for event in events:
+            if not isinstance(event, NotifiedMessageRequested):
+                self._stream.emit(event)
+
     async def _on_command(self, msg: ZclMessage) -> foundation.Status | None:
         if not msg.from_server and METERING in getattr(self.client, "in_clusters", ()):
             return None  # a command to the ESI's own meter (its Metering server): not ours
-        return await self._carry_out(self.client, self.protocol.receive(msg, None, self.clock()))
+        before = self._before(self.pool.endpoints)  # Request Mirror: the first free one
+        step = self.protocol.receive(msg, None, self.clock())
+        return await self._carry_out(self.client, step, before)
 
     async def raise_flags(
         self, device: t.EUI64 | str, flags: int, attribute: int = FUNCTIONAL_FLAGS
@@ -311,47 +340,37 @@ class MirrorServer:
     async def _flags(
         self, device: t.EUI64 | str, attribute: int, flags: int, *, clear: bool
     ) -> NotificationFlagsRaised:
+        """Raise or clear ``flags`` and store them (:meth:`_keep`: a write that fails changes
+        nothing, :class:`~zse.errors.StoreError` raised), then tell."""
         eui = t.EUI64.convert(device) if isinstance(device, str) else device
         endpoint = self.pool.endpoint_of(eui)
-        before = None if endpoint is None else self._notes_now(endpoint)
+        before = self._before(() if endpoint is None else (endpoint,))
         event = self.protocol.notify(eui, attribute, flags, clear=clear)
-        try:
-            await self._keep((event,))
-        except StoreError:  # nothing raised or cleared: what the store holds is served
-            if endpoint is not None and before is not None:
-                self.pool.put_notifications(endpoint, before)
-            raise
+        await self._keep((event,), before)
         self._stream.emit(event)
         return event
-
-    def _notes_now(self, endpoint: int) -> MirrorNotifications | None:
-        """A copy of an owned mirror's notifications (None for a free one)."""
-        if self.pool.owner(endpoint) is None:
-            return None
-        return copy.deepcopy(self.pool.notifications(endpoint))
 
     async def _on_configure(self, msg: ZclMessage) -> foundation.Status | None:
         """The meter's notification commands: a store write that fails changes nothing (the
         handler raises: answered FAILURE; a Get Notified Message's flags stay raised, so the
         meter's next one still hands the application what is behind them)."""
         endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
-        before = self._notes_now(msg.dst_ep)
-        try:
-            return await self._carry_out(endpoint, self.protocol.configure(msg, self.clock()))
-        except StoreError:
-            if before is not None:
-                self.pool.put_notifications(msg.dst_ep, before)
-            raise
+        before = self._before((msg.dst_ep,))
+        step = self.protocol.configure(msg, self.clock())
+        return await self._carry_out(endpoint, step, before)
 
     async def _on_report(self, msg: ZclMessage) -> foundation.Status | None:
         endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
-        return await self._carry_out(endpoint, self.protocol.report(msg, self.clock()))
+        before = self._before((msg.dst_ep,))
+        return await self._carry_out(endpoint, self.protocol.report(msg, self.clock()), before)
 
-    async def _carry_out(self, port: ZclPort, step: Step) -> foundation.Status | None:
-        """Persist and serve what ``step`` changed and tell the application, then answer (a
-        journalled request is told and marked in a task: the answer does not wait for the
-        listeners)."""
-        told = await self._keep(step.events)
+    async def _carry_out(
+        self, port: ZclPort, step: Step, before: dict[int, MirrorHeld]
+    ) -> foundation.Status | None:
+        """Persist and serve what ``step`` changed (:meth:`_keep`, ``before`` the records it
+        changed) and tell the application, then answer (a journalled request is told and
+        marked in a task: the answer does not wait for the listeners)."""
+        told = await self._keep(step.events, before)
         for event in step.events:
             if not isinstance(event, NotifiedMessageRequested):
                 self._stream.emit(event)
