@@ -19,6 +19,7 @@ from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_tr
 from tests.store.helpers import killed_itself
 from zse.prepayment.core import (
     CreditExhausted,
+    Debt,
     LowCredit,
     PrepayConfig,
     SupplyInterrupted,
@@ -31,7 +32,8 @@ from zse.prepayment.core import (
 from zse.prepayment.service import PrepaymentServer
 from zse.prepayment.wire import Prepayment, TopUpResult
 from zse.records import Mismatch
-from zse.se.ids import PREPAYMENT, PrepaymentServerCommand
+from zse.se.ids import PREPAYMENT, PrepaymentServerCommand, debt_attribute, top_up_attribute
+from zse.se.ids import PrepaymentAttribute as A
 from zse.store import Batch, Store
 from zse.zcl.codec import encode_command
 
@@ -214,6 +216,30 @@ async def test_a_charge_cancelled_during_its_transaction_is_kept_as_stored(tmp_p
     again, after = await restarted(path)
     assert again.account.credit == -100
     assert [type(e) for e in after] == [LowCredit, CreditExhausted, SupplyInterrupted]
+
+
+@pytest.mark.parametrize("change", ["debt", "top-up"])
+async def test_a_change_cancelled_during_its_transaction_serves_its_new_attributes(
+    tmp_path, change
+) -> None:
+    """A debt set by the operator (the application's) or a top-up (a HAN device's),
+    cancelled once its transaction began, which the store carries out: kept as stored, the
+    attributes it gave a value serve it (Debt Label 1, Top Up Amount 1). They were
+    answered UNSUPPORTED_ATTRIBUTE until the account's next change."""
+    async with await AccountTransactionSlow.open(tmp_path / "esi.db") as store:
+        port = PrepayPort(9)
+        prepay = server(port, store)
+        await prepay.start()
+        if change == "debt":
+            made = prepay.change_debt(0, Debt(label=b"gas", amount=500))
+            attribute = debt_attribute(A.DEBT_LABEL_1, 1)
+        else:
+            made = port.handlers[PREPAYMENT](top_up_frame())
+            attribute = top_up_attribute(A.TOP_UP_AMOUNT_1, 1)
+        assert attribute not in prepay._served
+        await cancelled_in_its_transaction(store, made)
+        assert attribute in prepay._served
+        await prepay.stop()
 
 
 def test_each_event_goes_to_the_journal_and_back() -> None:

@@ -374,9 +374,15 @@ class PrepaymentServer:
     ) -> None:
         """:meth:`_undo` a change whose write raised (failed, or cancelled), unless the store
         carried it out (:attr:`Batch.landed <zse.store.Batch.landed>`: cancelled during its
-        transaction): then it stays, as stored, its events told after the restart."""
+        transaction): then it stays, as stored, its events told after the restart, and the
+        attributes it gave a value are served (a debt, a top-up: answered
+        UNSUPPORTED_ATTRIBUTE until the account's next change, before)."""
         if batch.landed is None:
             self._undo(state)
+            return
+        self._stored_used = set(self.account.used_digests())  # as :meth:`_store` ends
+        self._stored_registered = self.account.registered.digests()
+        self.serve_attributes()
 
     async def _store(
         self, events: tuple[PrepayEvent, ...] | list[PrepayEvent] = (), batch: Batch | None = None
