@@ -6,11 +6,14 @@ transaction, which the store carries out (``Batch.landed``)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from zigpy.zcl import foundation
 
 from tests.events.test_events_store_failure import CommitWaits, FailingStore
+from tests.services.test_start_order import frame
 from tests.services.test_supply_told import (
     NAMESPACE,
     MeterPort,
@@ -19,14 +22,17 @@ from tests.services.test_supply_told import (
 )
 from zse.errors import StoreError
 from zse.metering.core import Readings
+from zse.metering.protocol import MeteringClientConfig, configure_reporting_payload
 from zse.metering.service import MeteringServer
-from zse.se.ids import MeteringAttribute
+from zse.se.ids import METERING, MeteringAttribute
 from zse.store import Batch, Store
 from zse.zcl.frame import ZclMessage
 
 START = 800_000_000
 OLD, NEW = 0x1234, 0x5678
 SUMMATION = MeteringAttribute.CURRENT_SUMM_DELIVERED
+CONFIGURE = foundation.GeneralCommand.Configure_Reporting
+IHD = "00:0d:6f:00:0e:00:00:01"
 
 
 class SentTo(MeterPort):
@@ -121,4 +127,22 @@ async def test_records_moved_by_a_write_cancelled_during_its_transaction_are_mov
         port.to.clear()
         await asyncio.sleep(120)
         assert {to for to, _ in port.to} == {NEW}
+        await server.stop()
+
+
+async def test_a_configure_reporting_whose_write_fails_configures_nothing(tmp_path) -> None:
+    """The device's Configure Reporting is answered FAILURE (the handler raises) and the
+    meter reports to it as before. The record was kept in memory: reported to as asked,
+    while the store, and so a restart, did not have it."""
+    async with await MovesFail.open(tmp_path / "esi.db") as store:
+        server, port = await reporting_to(store)
+        config = MeteringClientConfig(min_interval=5, max_interval=30)
+        payload = configure_reporting_payload(config, (SUMMATION,))
+        command = frame(METERING, CONFIGURE, payload, from_server=False, ieee=IHD)
+        asked = replace(command, frame_control=0x00)  # a general command (ZCL 2.4.1.1.1)
+        store.fail_next = True
+        with pytest.raises(StoreError):
+            await port.handlers[METERING](asked)
+        held = server.core.reporting.configurations()
+        assert [(d.address, c.max_interval) for d, c in held] == [(OLD, 60)]
         await server.stop()

@@ -545,6 +545,7 @@ class MeteringServer:
             supply = self.supply
             held = None if supply is None else supply.hold()
             kept = self._snapshots_before(msg)
+            reporting = self._reporting_before(msg)
             step = self.protocol.handle(msg, now)
             batch = self._kept(before)
             try:  # all the command changed in one commit: none of it stored if it fails
@@ -558,6 +559,7 @@ class MeteringServer:
                     supply.put_back(held)
                 if kept is not None:
                     self._put_back_snapshots(kept)
+                self._put_back_reporting(step, reporting)
                 raise
         self._serve_attributes()
         self._timer.update()
@@ -566,6 +568,29 @@ class MeteringServer:
             return await carry_out(self.endpoint, replace(step, events=others), self._stream.emit)
         finally:  # stored: told even when the answer could not be sent
             await self._untold.tell(told)
+
+    def _reporting_before(self, msg: ZclMessage) -> dict[int, ReportingConfig]:
+        """The sender's reporting records by attribute before ``msg``, when it is a Configure
+        Reporting (ZCL 2.5.7): put back if it cannot be stored (it is answered FAILURE)."""
+        if (
+            msg.is_cluster_command
+            or msg.command_id != foundation.GeneralCommand.Configure_Reporting
+        ):
+            return {}
+        here = Destination.device(msg.src_nwk, msg.src_ep)
+        return {c.attribute: c for d, c in self.core.reporting.configurations() if d == here}
+
+    def _put_back_reporting(self, step: Step, held: dict[int, ReportingConfig]) -> None:
+        """The records a Configure Reporting answered FAILURE configured, as they were
+        (:meth:`_reporting_before`; none: no record). They were kept: the meter reported to
+        the device as it asked, while the store, and so a restart, did not have it."""
+        now = self.clock()
+        for event in step.events:
+            if isinstance(event, ReportingConfigured):
+                config = event.config
+                stop = replace(config, max_interval=NO_REPORTING)
+                before = held.get(config.attribute, stop)
+                self.core.configure_reporting(event.destination, before, now)
 
     def _stored_anyway(self, *, snapshots: bool = True) -> None:
         """A write cancelled during its transaction, which the store carried out
