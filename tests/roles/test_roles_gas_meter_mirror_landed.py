@@ -122,3 +122,32 @@ async def test_a_remove_mirror_whose_write_fails_frees_nothing(tmp_path) -> None
     finally:
         await Store.close(store)
         await close(han)
+
+
+async def test_a_change_made_while_another_waits_is_not_undone_by_its_put_back(
+    tmp_path,
+) -> None:
+    """Changes to the mirrors are made one at a time: a change whose write is cancelled
+    before its transaction puts the mirror back as it was before it, which must not take
+    back another change made meanwhile. Before, the second change was made (and stored,
+    with the first's flag) while the first waited, and the first's put back undid both in
+    memory: memory and the store apart until a restart."""
+    han, mirrors, store = await mirrored(tmp_path)
+    stay_awake = int(FunctionalFlag.STAY_AWAKE_REQUEST_HAN)
+    try:
+        store.wait_next = True
+        first = asyncio.ensure_future(mirrors.raise_flags(GAS_EUI, DISPLAY))
+        await asyncio.sleep(1)
+        second = asyncio.ensure_future(mirrors.raise_flags(GAS_EUI, stay_awake))
+        await asyncio.sleep(1)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await second
+        assert mirrors.pool.notifications(MIRROR).flags == {
+            FUNCTIONAL_FLAGS: TIME_SYNC | stay_awake
+        }
+        assert await store.get(mirrors.namespace, str(MIRROR)) == mirrors.pool.record(MIRROR)
+    finally:
+        await Store.close(store)
+        await close(han)

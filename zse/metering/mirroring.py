@@ -183,6 +183,10 @@ class MirrorServer:
         #: Get Notified Message requests: journalled with the flags they clear, told once.
         self._untold: Untold[MirrorEvent] = Untold(self._stream, self._mark_told)
         self._telling: set[asyncio.Task[None]] = set()
+        #: One change at a time, from its step to its write's end: a change whose write does
+        #: not land puts the mirrors back as they were before it, which must not undo another
+        #: change made while its write was waiting.
+        self._lock = asyncio.Lock()
 
     async def start(self, *, tell: bool = True) -> None:
         """Load the mirrors kept in the store, register the endpoints and serve them. The
@@ -317,9 +321,11 @@ class MirrorServer:
     async def _on_command(self, msg: ZclMessage) -> foundation.Status | None:
         if not msg.from_server and METERING in getattr(self.client, "in_clusters", ()):
             return None  # a command to the ESI's own meter (its Metering server): not ours
-        before = self._before(self.pool.endpoints)  # Request Mirror: the first free one
-        step = self.protocol.receive(msg, None, self.clock())
-        return await self._carry_out(self.client, step, before)
+        async with self._lock:
+            before = self._before(self.pool.endpoints)  # Request Mirror: the first free one
+            step = self.protocol.receive(msg, None, self.clock())
+            told = await self._keep(step.events, before)
+        return await self._carry_out(self.client, step, told)
 
     async def raise_flags(
         self, device: t.EUI64 | str, flags: int, attribute: int = FUNCTIONAL_FLAGS
@@ -343,10 +349,11 @@ class MirrorServer:
         """Raise or clear ``flags`` and store them (:meth:`_keep`: a write that fails changes
         nothing, :class:`~zse.errors.StoreError` raised), then tell."""
         eui = t.EUI64.convert(device) if isinstance(device, str) else device
-        endpoint = self.pool.endpoint_of(eui)
-        before = self._before(() if endpoint is None else (endpoint,))
-        event = self.protocol.notify(eui, attribute, flags, clear=clear)
-        await self._keep((event,), before)
+        async with self._lock:
+            endpoint = self.pool.endpoint_of(eui)
+            before = self._before(() if endpoint is None else (endpoint,))
+            event = self.protocol.notify(eui, attribute, flags, clear=clear)
+            await self._keep((event,), before)
         self._stream.emit(event)
         return event
 
@@ -354,23 +361,25 @@ class MirrorServer:
         """The meter's notification commands: a store write that fails changes nothing (the
         handler raises: answered FAILURE; a Get Notified Message's flags stay raised, so the
         meter's next one still hands the application what is behind them)."""
-        endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
-        before = self._before((msg.dst_ep,))
-        step = self.protocol.configure(msg, self.clock())
-        return await self._carry_out(endpoint, step, before)
+        async with self._lock:
+            before = self._before((msg.dst_ep,))
+            step = self.protocol.configure(msg, self.clock())
+            told = await self._keep(step.events, before)
+        return await self._carry_out(cast(ZclPort, self.endpoints[msg.dst_ep]), step, told)
 
     async def _on_report(self, msg: ZclMessage) -> foundation.Status | None:
-        endpoint = cast(ZclPort, self.endpoints[msg.dst_ep])
-        before = self._before((msg.dst_ep,))
-        return await self._carry_out(endpoint, self.protocol.report(msg, self.clock()), before)
+        async with self._lock:
+            before = self._before((msg.dst_ep,))
+            step = self.protocol.report(msg, self.clock())
+            told = await self._keep(step.events, before)
+        return await self._carry_out(cast(ZclPort, self.endpoints[msg.dst_ep]), step, told)
 
     async def _carry_out(
-        self, port: ZclPort, step: Step, before: dict[int, MirrorHeld]
+        self, port: ZclPort, step: Step, told: list[tuple[int | None, MirrorEvent]]
     ) -> foundation.Status | None:
-        """Persist and serve what ``step`` changed (:meth:`_keep`, ``before`` the records it
-        changed) and tell the application, then answer (a journalled request is told and
-        marked in a task: the answer does not wait for the listeners)."""
-        told = await self._keep(step.events, before)
+        """Tell the application what ``step`` changed, kept (:meth:`_keep`: ``told``, its
+        journalled requests), then answer (a journalled request is told and marked in a task:
+        the answer does not wait for the listeners)."""
         for event in step.events:
             if not isinstance(event, NotifiedMessageRequested):
                 self._stream.emit(event)
