@@ -8,13 +8,14 @@ import asyncio
 
 import pytest
 import zigpy.types as t
+from zigpy.exceptions import ControllerException
 
-from tests.roles.han_builder import EUIS, build, close
+from tests.roles.han_builder import EUIS, build, close, restarted
 from zse.cbke.service import KeyEstablishmentFailed, establish_key
 from zse.installcode import InstallCode, parse_eui64
 from zse.provisioning import LifecycleEvent, LifecycleState
-from zse.roles.esi import KeyEstablished, LifecycleChanged
-from zse.sim import JoinRefused
+from zse.roles.esi import EsiEvent, KeyEstablished, LifecycleChanged
+from zse.sim import JoinRefused, SimControllerApplication
 
 S = LifecycleState
 
@@ -218,5 +219,73 @@ async def test_a_device_being_removed_gets_no_new_key_by_cbke(tmp_path):
         )
     await han.esi.settle()
     assert len([e for e in han.events if isinstance(e, KeyEstablished)]) == before
+    assert han.app.get_link_key(ieee) is None
+    await close(han)
+
+
+async def deprovision_cut_short(han, name):
+    """De-provision keyed ``name``, its task cancelled as the registry's write is told (a
+    stop, or a crash, at that point): the erase at the Trust Center never runs."""
+    ieee = parse_eui64(EUIS[name])
+    task = asyncio.get_running_loop().create_task(han.esi.deprovision(EUIS[name]))
+
+    def cut(event: EsiEvent) -> None:
+        if isinstance(event, LifecycleChanged) and event.event is LifecycleEvent.DEPROVISION:
+            task.cancel()
+
+    han.esi.on_event(cut)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert han.esi.device(EUIS[name]).state is S.PENDING_DEPROVISIONING
+    assert han.app.get_link_key(ieee) is not None  # as the cut left it
+    return ieee
+
+
+async def test_a_key_left_at_the_trust_center_by_a_deprovision_cut_short_is_erased_at_start(
+    tmp_path,
+):
+    """De-provisioning writes the registry, then erases the device's link keys at the Trust
+    Center; a stop or a crash in between left the key there until the device was next seen
+    joining or its de-provision timed out, and it could Trust-Center-rejoin with it. The
+    start erases the keys of every device being or de-provisioned."""
+    han = await build(tmp_path)
+    await keyed(han, "ihd")
+    ieee = await deprovision_cut_short(han, "ihd")
+    await restarted(han)
+    assert han.app.get_link_key(ieee) is None
+    assert ieee not in han.app.radio.pending_keys
+    assert not await han.devices["ihd"].device.rejoin(secure=False)  # refused: no key
+    await close(han)
+
+
+class EraseFails(SimControllerApplication):
+    """The simulator's coordinator with a radio that fails every erase, its library's
+    message quoting the key (as zigpy-znp's quotes the request)."""
+
+    def remove_link_key(self, partner: t.EUI64) -> bool:
+        key = self.get_link_key(partner)
+        raise ControllerException(f"erase failed for key {key.hex() if key else None}")
+
+
+async def test_an_erase_that_fails_at_start_is_logged_and_tried_at_the_next(tmp_path, caplog):
+    """The start's erase on a radio that fails is logged, naming the device and the radio's
+    error and no key, and the start goes on; the next start erases."""
+    han = await build(tmp_path)
+    await keyed(han, "ihd")
+    ieee = await deprovision_cut_short(han, "ihd")
+    key = han.app.get_link_key(ieee)
+    han.app.__class__ = EraseFails
+    again = await restarted(han)
+    failed = [r.getMessage() for r in caplog.records if "erasing the link keys" in r.getMessage()]
+    assert failed == [
+        f"erasing the link keys of {EUIS['ihd']} failed (tried again at the next start): the "
+        f"simulator's remove_link_key for {EUIS['ihd']} failed: ControllerException (the "
+        "radio library's message is not shown: it may quote the key)"
+    ]
+    assert key.hex() not in caplog.text
+    assert again.device(EUIS["ihd"]).state is S.PENDING_DEPROVISIONING  # started
+    han.app.__class__ = SimControllerApplication
+    assert han.app.get_link_key(ieee) == key
+    await restarted(han)
     assert han.app.get_link_key(ieee) is None
     await close(han)

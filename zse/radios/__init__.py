@@ -189,15 +189,21 @@ async def install_link_key(app: Any, partner: EUI64, key: bytes) -> None:
 
 async def remove_link_key(app: Any, partner: EUI64) -> bool:
     """Erase every link key ``app``'s Trust Center holds for ``partner`` (the key CBKE gave it
-    and, where the radio can, its pending install-code key); True if one was held. Raises
-    :class:`UnsupportedRadio` for an unknown radio and :class:`LinkKeyInstallError` (with the
-    radio's status) when the radio refuses."""
+    and, where the radio can, its pending install-code key); True if one was held, False if
+    none was (not an error: erasing again is harmless). Raises :class:`UnsupportedRadio` for
+    an unknown radio and :class:`LinkKeyInstallError` (with the radio's status, never its
+    message) when the radio refuses or fails (the simulator's radio not connected included)."""
     radio = radio_of(app)
     partner = EUI64(partner)
     if radio == "sim":
-        result = app.remove_link_key(partner)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = app.remove_link_key(partner)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:  # a radio not connected: refused as the others' are
+            raise install_failure(
+                f"the simulator's remove_link_key for {partner}", exc, command="remove_link_key"
+            ) from None
         return bool(result)
     module: Any = importlib.import_module(_RADIO_MODULES[radio])
     return bool(await module.remove_for_application(app, partner))

@@ -886,7 +886,13 @@ class EnergyServiceInterface:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Register the SE endpoint, serve every cluster, follow zigpy's device events."""
+        """Register the SE endpoint, serve every cluster, follow zigpy's device events.
+
+        What a de-provision cut short by a stop or a crash after its registry write left is
+        ended first, for every device being or de-provisioned: its load control events and
+        messages, its public key record, and its link keys at the Trust Center (erased again:
+        one radio call per device, a key already gone is no error, a failure is logged and
+        tried again at the next start, and the start goes on)."""
         self._stopped = False
         await self.endpoint.start()
         self.key_establishment.start()
@@ -915,6 +921,7 @@ class EnergyServiceInterface:
                 if record.state in _REMOVED_STATES:
                     removed.append(parse_eui64(record.eui64))
                     await self._forget(removed[-1])
+                    await self._remove_keys(removed[-1], retried="at the next start")
         self._untold = True
         if self.meter is not None:
             await self.meter.start(tell=False)
@@ -1229,14 +1236,21 @@ class EnergyServiceInterface:
         await self.drlc.forget(ieee)
         await self.messaging.forget(ieee)
 
-    async def _remove_keys(self, ieee: t.EUI64) -> None:
-        """Erase the device's link keys at the Trust Center; a radio that refuses is logged
-        (the removal is recorded all the same, and tried again at the next refusal)."""
+    async def _remove_keys(self, ieee: t.EUI64, *, retried: str = "at the next refusal") -> None:
+        """Erase the device's link keys at the Trust Center (none held: nothing to do); a
+        radio that refuses is logged, naming the device and the radio's error, never a key
+        (the removal is recorded all the same, and tried again as ``retried`` says: at the
+        next refusal, or at every start while the device is being or de-provisioned)."""
         self._codes.pop(ieee, None)
         try:
             await remove_link_key(self.app, ieee)
         except (LinkKeyInstallError, UnsupportedRadio) as exc:
-            LOGGER.error("erasing the link keys of %s failed: %s", device_name(ieee), exc)
+            LOGGER.error(
+                "erasing the link keys of %s failed (tried again %s): %s",
+                device_name(ieee),
+                retried,
+                exc,
+            )
 
     async def _leave(self, ieee: t.EUI64) -> None:
         """Ask a device to leave for good (ZDO Mgmt_Leave_req), if zigpy knows it."""
