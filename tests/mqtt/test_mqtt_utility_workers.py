@@ -22,6 +22,19 @@ from zse.sim.utility import meter_topic
 ENDS_WITHIN = 30
 
 
+def worker_process(stdin: int) -> subprocess.Popen[str]:
+    """A utility's worker run alone (``python -m zse.sim.utility``), its spec to come on
+    ``stdin``, its standard output and error piped (text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "zse.sim.utility"],
+        cwd=ROOT,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.fixture
 def utility(broker: Broker) -> Iterator[subprocess.Popen[str]]:
     """``zse sim utility``, 2 meters of 1 device on 2 workers, at a hundredth of real time
@@ -87,14 +100,7 @@ def test_a_worker_whose_parent_died_before_its_spec_says_so_in_one_line(read: bo
     it) printed a JSONDecodeError traceback on the standard error it shares; it now says
     ``error`` on its standard output, as for any failure, and ends with 1; with no one to read
     it (the pipe closed), it says nothing (no BrokenPipeError traceback)."""
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "zse.sim.utility"],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    worker = worker_process(subprocess.DEVNULL)
     assert worker.stdout is not None
     if not read:
         worker.stdout.close()

@@ -20,7 +20,8 @@ however busy the worker: :func:`zse.mqtt.bridge.mqtt_client`). The parent
 (:func:`run_utility`) publishes ``<base>/utility/state`` (retained): ``starting``, then
 ``{"state": "ready", ...}`` once every device of every meter is METER_READY, ``stopped`` on a
 clean stop (``offline`` is its Last Will). SIGTERM or Ctrl-C
-stops every worker (their bridges publish ``offline`` first). A worker ends on its own once the
+stops every worker (their bridges publish ``offline`` first); a worker sent a second SIGTERM
+or SIGINT while it stops ends at once (:func:`_end_at_once`). A worker ends on its own once the
 parent is gone, however it ended (SIGKILL too: :func:`_watch_the_parent`); a worker that
 dies ends the utility with one line saying how (:func:`_ended`), the others stopped.
 
@@ -46,7 +47,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiomqtt
 
@@ -68,7 +69,8 @@ __all__ = [
     "serve_meters",
 ]
 
-LOGGER = logging.getLogger(__name__)
+#: By name, not ``__name__``: a worker runs this module as ``__main__`` (``python -m``).
+LOGGER = logging.getLogger("zse.sim.utility")
 
 #: The registry group of every meter's devices: ``{"group": "utility"}`` in a command.
 UTILITY_GROUP = "utility"
@@ -432,6 +434,8 @@ def _worker_main() -> int:
         assert task is not None
         stopping = asyncio.Event()
 
+        signals: list[int] = []
+
         def stop() -> None:
             # once: the parent's SIGTERM and its closed pipe come together, and a second
             # cancellation would cut the stop short (the store left open, its thread keeping
@@ -440,8 +444,20 @@ def _worker_main() -> int:
                 stopping.set()
                 task.cancel()
 
+        def signalled(signum: int) -> None:
+            # a second signal (not the closed pipe that comes with the parent's SIGTERM)
+            # while the stop is under way: the user wants it over, as a daemon's users do
+            if signals:
+                _end_at_once(signum)
+            signals.append(signum)
+            LOGGER.info(
+                "%s: stopping (a second SIGTERM or SIGINT ends the worker at once)",
+                signal.Signals(signum).name,
+            )
+            stop()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop)
+            loop.add_signal_handler(signum, signalled, signum)
         assert isinstance(loop, VirtualClockLoop)
         threading.Thread(
             target=_watch_the_parent, args=(stdin, loop, stop), name="zse-parent", daemon=True
@@ -459,6 +475,22 @@ def _worker_main() -> int:
         _tell(f"error {exc}")
         return 1
     return 0
+
+
+def _end_at_once(signum: int) -> NoReturn:
+    """End the worker now, its stop cut short, with the exit status a shell gives a process
+    a signal ended (128 + its number: 143 for SIGTERM, 130 for SIGINT), saying so in one line
+    on the standard error it shares with the parent. Nothing is lost that a SIGKILL would not
+    lose either: the store's transactions are atomic (SQLite's journal), and a bridge's
+    Last Will says ``offline`` at the broker."""
+    status = 128 + signum
+    line = (
+        f"worker {os.getpid()}: a second {signal.Signals(signum).name} while stopping: "
+        f"ended at once, exit status {status}\n"
+    )
+    with contextlib.suppress(OSError):
+        os.write(2, line.encode())  # the standard error, unbuffered: nothing flushes it after
+    os._exit(status)
 
 
 def _watch_the_parent(fd: int, loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
