@@ -289,3 +289,20 @@ async def test_an_erase_that_fails_at_start_is_logged_and_tried_at_the_next(tmp_
     await restarted(han)
     assert han.app.get_link_key(ieee) is None
     await close(han)
+
+
+async def test_a_deprovision_whose_erase_failed_is_erased_at_the_next_start(tmp_path):
+    """A radio that failed the de-provision's erase left the key at the Trust Center until
+    the device was next seen joining (a device that left stays away: never): a restart with
+    the radio working erases it."""
+    han = await build(tmp_path)
+    await keyed(han, "ihd")
+    ieee = parse_eui64(EUIS["ihd"])
+    han.app.__class__ = EraseFails
+    await han.esi.deprovision(EUIS["ihd"])
+    await han.esi.settle()
+    han.app.__class__ = SimControllerApplication
+    assert han.app.get_link_key(ieee) is not None
+    await restarted(han)
+    assert han.app.get_link_key(ieee) is None
+    await close(han)

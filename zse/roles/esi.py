@@ -1236,11 +1236,13 @@ class EnergyServiceInterface:
         await self.drlc.forget(ieee)
         await self.messaging.forget(ieee)
 
-    async def _remove_keys(self, ieee: t.EUI64, *, retried: str = "at the next refusal") -> None:
+    async def _remove_keys(
+        self, ieee: t.EUI64, *, retried: str = "at the next refusal or start"
+    ) -> None:
         """Erase the device's link keys at the Trust Center (none held: nothing to do); a
         radio that refuses is logged, naming the device and the radio's error, never a key
         (the removal is recorded all the same, and tried again as ``retried`` says: at the
-        next refusal, or at every start while the device is being or de-provisioned)."""
+        next refusal and at every start while the device is being or de-provisioned)."""
         self._codes.pop(ieee, None)
         try:
             await remove_link_key(self.app, ieee)
