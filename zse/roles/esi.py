@@ -2173,10 +2173,18 @@ class EnergyServiceInterface:
                 LOGGER.warning("the supply does not follow the prepay account yet: %s", exc)
 
     async def _key_established(self, name: str, result: Established) -> None:
+        """The device's public key stored, then its registry step. A key write cancelled
+        (a stop) during its transaction, which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`), has the step taken before it raises: the key is stored,
+        so the device is keyed (it stayed Pending Provisioning)."""
         if self.store is not None and result.partner_public_key:
-            await self.store.commit(
-                Batch().put(_KEYS_NAMESPACE, name, result.partner_public_key.hex())
-            )
+            batch = Batch().put(_KEYS_NAMESPACE, name, result.partner_public_key.hex())
+            try:
+                await self.store.commit(batch)
+            except asyncio.CancelledError:
+                if batch.landed is not None:
+                    await self._follow(name, LifecycleEvent.KEY_ESTABLISHED)
+                raise
         await self._follow(name, LifecycleEvent.KEY_ESTABLISHED)
         await self._tell_device_management(name)
 
