@@ -12,6 +12,7 @@ leaves the device, and unsent reports are sent after a restart. ``clock()`` is Z
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import functools
 import logging
@@ -207,6 +208,9 @@ class DrlcClient:
         self._timer.add(self.protocol, self._settle, clock=self.clock, lock=self._lock)
         self._timer.add(self._outbox, self._flush, lock=self._lock)
         self._remove: Callable[[], None] | None = None
+        #: The table as the store holds it (loaded, then each commit's): a step whose write
+        #: is not carried out is undone to it.
+        self._stored: dict[str, Any] = self.core.snapshot()
 
     async def start(self, *, get_scheduled_events: bool = True) -> None:
         """Serve the cluster, restore the table, send what was left unsent, resume running
@@ -220,6 +224,7 @@ class DrlcClient:
             # The table and the reports owed first: a frame taken before they are loaded
             # would meet an empty table (a finished event run again, its reports repeated).
             await self.store.load_with(self.namespace, self._load_table)
+            self._stored = copy.deepcopy(self.core.snapshot())
             for seq, outgoing in await self.store.unreported_with(self.namespace, _outgoing):
                 self._outbox.add(outgoing, seq=seq, now=asyncio.get_running_loop().time())
         self._remove = self.endpoint.add_handler(DRLC, self._on_message)
@@ -379,10 +384,15 @@ class DrlcClient:
 
     async def _commit(self, step: ClientStep) -> None:
         """Journal the table and the step's reports (one transaction), queue the reports in
-        the outbox, and send what is due."""
+        the outbox, and send what is due. A write not carried out (failed, or cancelled
+        before its transaction began) undoes the step: the table is the stored one again,
+        so the step is taken again (the timer's at once; an input's when it comes again),
+        its reports made then (they were neither sent nor kept, the next commit writing the
+        table without them)."""
         seqs: list[int | None] = [None] * len(step.reports)
         if self.store is not None:
-            batch = Batch().put(self.namespace, "table", self.core.snapshot())
+            table = self.core.snapshot()
+            batch = Batch().put(self.namespace, "table", table)
             for outgoing in step.reports:
                 batch.append(
                     self.namespace,
@@ -393,10 +403,15 @@ class DrlcClient:
                 seqs = list(await self.store.commit(batch))
             except BaseException:
                 if batch.landed is not None:  # cancelled during its transaction: stored
+                    self._stored = copy.deepcopy(table)
                     self._queue(step, list(batch.landed))
                     for action in step.events:
                         self._stream.emit(action)
+                else:
+                    table = copy.deepcopy(self._stored)
+                    self.core.restore(table, namespace=self.namespace, key="table")
                 raise
+            self._stored = copy.deepcopy(table)
         self._queue(step, seqs)
         await self._flush()
 
