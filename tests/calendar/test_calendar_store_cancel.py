@@ -18,7 +18,7 @@ from tests.events.test_events_store_failure import CommitWaits
 from tests.services.test_start_order import Port
 from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from zse.calendar import CalendarCancellation
-from zse.calendar.service import CalendarServer
+from zse.calendar.service import CalendarServer, CalendarStored
 from zse.store import Store
 
 START = 800_000_000
@@ -56,12 +56,15 @@ async def cancelled_while_it_waits(store: CommitWaits, change: asyncio.Future[No
 async def test_a_change_whose_write_is_cancelled_is_made_only_as_stored(
     tmp_path: Path, cancel: bool, during: bool
 ) -> None:
-    """Cancelled before its transaction: not made; during it (carried out): made."""
+    """Cancelled before its transaction: not made; during it (carried out): made, and told
+    to the listeners (the prepay account followed it only after a restart)."""
     path = tmp_path / "esi.db"
     async with await (CalendarSlow if during else CommitWaits).open(path) as store:
         server = await started(store)
         if cancel:
             await server.publish(tou_calendar())
+        told: list[CalendarStored] = []
+        server.on_event(told.append)
         change = server.cancel(CANCELLATION) if cancel else server.publish(tou_calendar())
         if isinstance(store, CalendarSlow):
             await cancelled_in_its_transaction(store, change)
@@ -70,3 +73,4 @@ async def test_a_change_whose_write_is_cancelled_is_made_only_as_stored(
             await cancelled_while_it_waits(store, asyncio.ensure_future(change))
         served = [c.issuer_calendar_id for c in server.calendars.held(START)]
     assert served == await held(path) == ([40] if cancel != during else [])
+    assert told == ([CalendarStored(0, 5, 40, cancelled=cancel)] if during else [])

@@ -172,13 +172,12 @@ class CalendarServer:
         to = _to(dst, dst_ep, dst_mode)
         self.protocol.check(resolved)
         batch = Batch().put(self.namespace, _key(resolved), calendar_record(resolved))
-        await self._commit(batch, lambda: self.protocol.publish(resolved, now, to))
-        step = self.protocol.publish(resolved, now, to)
-        await self._stored(
-            CalendarStored(
-                resolved.calendar_type, resolved.provider_id, resolved.issuer_calendar_id
-            )
+        change = CalendarStored(
+            resolved.calendar_type, resolved.provider_id, resolved.issuer_calendar_id
         )
+        await self._commit(batch, lambda: self.protocol.publish(resolved, now, to), change)
+        step = self.protocol.publish(resolved, now, to)
+        await self._stored(change)
         await carry_out(self.endpoint, step, lambda _: None)
 
     async def cancel(
@@ -202,24 +201,27 @@ class CalendarServer:
             "calendar_type": cancellation.calendar_type,
         }
         batch = Batch().delete(self.namespace, key).put(self.namespace, _CANCELLATION_KEY, record)
-        await self._commit(batch, lambda: self.protocol.cancel(cancellation, now, to))
-        step = self.protocol.cancel(cancellation, now, to)
-        await self._stored(
-            CalendarStored(
-                cancellation.calendar_type,
-                cancellation.provider_id,
-                cancellation.issuer_calendar_id,
-                cancelled=True,
-            )
+        change = CalendarStored(
+            cancellation.calendar_type,
+            cancellation.provider_id,
+            cancellation.issuer_calendar_id,
+            cancelled=True,
         )
+        await self._commit(batch, lambda: self.protocol.cancel(cancellation, now, to), change)
+        step = self.protocol.cancel(cancellation, now, to)
+        await self._stored(change)
         await carry_out(self.endpoint, step, lambda _: None)
 
-    async def _commit(self, batch: Batch, make: Callable[[], object]) -> None:
+    async def _commit(
+        self, batch: Batch, make: Callable[[], object], change: CalendarStored
+    ) -> None:
         """Commit ``batch`` (with a store) before the change is made: a commit that fails,
         or is cancelled before its transaction, changes nothing (the change was made first:
         served, and followed by the prepay account, though a restart did not have it); one
         cancelled during its transaction, which the store carries out (:attr:`Batch.landed
-        <zse.store.Batch.landed>`), is made (``make``) before it raises, as stored."""
+        <zse.store.Batch.landed>`), is made (``make``) and told (``change``, its listeners'
+        work awaited) before it raises, as stored: the prepay account followed such a
+        calendar only after a restart."""
         if self.store is None:
             return
         try:
@@ -227,6 +229,7 @@ class CalendarServer:
         except BaseException:
             if batch.landed is not None:
                 make()
+                await self._stored(change)
             raise
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
