@@ -352,6 +352,7 @@ class MeteringServer:
                 self.snapshots.changed = False
         except StoreError as exc:
             LOGGER.warning("the meter's readings not stored at stop: %s", exc)
+        await self._untold.stop()  # the events a cancelled write stored: told and marked
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         """The profile snapshot and the reporting records, checked; a bad one is handed to
@@ -595,7 +596,7 @@ class MeteringServer:
     def _stored_anyway(self, *, snapshots: bool = True) -> None:
         """A write cancelled during its transaction, which the store carried out
         (:attr:`Batch.landed <zse.store.Batch.landed>`): the change stays, as stored; its
-        journal entries, unmarked, are told after the restart; served and timed as a stored
+        events told at once (:meth:`_record`); served and timed as a stored
         change is (a Change Supply or a snapshot for later is made at its time). ``snapshots``:
         the commit held them (a supply change's does not: snapshots a failed write left to
         store still wait for the next)."""
@@ -627,7 +628,10 @@ class MeteringServer:
         """Store the reporting records and the supply a step changed (with ``batch``, in one
         commit), with a ``"told"`` journal entry per supply event (before its response is
         sent), and poll sooner when fast poll was granted; the supply events with their
-        journal seqs (None: no store)."""
+        journal seqs (None: no store). A commit cancelled during its transaction, which the
+        store carries out (:attr:`Batch.landed <zse.store.Batch.landed>`), has its events
+        told in a task (:meth:`Untold.tell_soon <zse.zcl.events.Untold.tell_soon>`) before
+        it raises: they were told only after the next restart."""
         batch = Batch() if batch is None else batch
         supply_events = [e for e in step.events if isinstance(e, SUPPLY_EVENTS)]
         for event in step.events:
@@ -647,7 +651,12 @@ class MeteringServer:
             batch.append(self.namespace, _TOLD, event_record(event))
         seqs: list[int | None] = [None] * len(supply_events)
         if self.store is not None and len(batch):
-            seqs = [*await self.store.commit(batch)]
+            try:
+                seqs = [*await self.store.commit(batch)]
+            except BaseException:  # stored all the same (cancelled during its transaction):
+                if batch.landed is not None:  # its events told now, as a stored change's are
+                    self._untold.tell_soon(zip(batch.landed, supply_events, strict=True))
+                raise
         if self.supply is not None:
             self.supply.changed = False
         return [*zip(seqs, supply_events, strict=True)]
@@ -757,7 +766,7 @@ class MeteringServer:
         without its journal entry: applied, never told nor acknowledged): the store then
         holds it waiting, applied after the restart. A write cancelled once its transaction
         began is carried out (:mod:`zse.store`): the change stays applied, as stored, and is
-        told after the restart."""
+        told at once, in a task the meter's stop awaits (it was told after the restart)."""
         held, step = due
         batch = Batch()
         try:
@@ -796,7 +805,7 @@ class MeteringServer:
         memory, served and written with the next commit, its events never told); so does a
         write cancelled (the caller's task, a stop) before its transaction began; one
         cancelled during it is carried out (:mod:`zse.store`): the change stays, as stored,
-        its events told after the restart."""
+        its events told at once, in a task the meter's stop awaits (:meth:`_record`)."""
         supply = self._supply_control()
         held = supply.hold()
         events = change(supply)

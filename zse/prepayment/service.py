@@ -212,11 +212,13 @@ class PrepaymentServer:
             await self.store.mark_reported(*seqs)
 
     async def stop(self) -> None:
-        """Stop serving and the timer (the stored account stays)."""
+        """Stop serving and the timer (the stored account stays); the events a cancelled
+        write stored are told and marked first."""
         if self._remove is not None:
             self._remove()
             self._remove = None
         await self._timer.stop()
+        await self._untold.stop()
 
     async def _due(self, _now: int) -> None:
         """The account's deadline: :meth:`tick` (stored, undone if the store fails)."""
@@ -374,22 +376,24 @@ class PrepaymentServer:
     ) -> None:
         """:meth:`_undo` a change whose write raised (failed, or cancelled), unless the store
         carried it out (:attr:`Batch.landed <zse.store.Batch.landed>`: cancelled during its
-        transaction): then it stays, as stored, its events told after the restart, and the
-        attributes it gave a value are served (a debt, a top-up: answered
+        transaction): then it stays, as stored, its events told at once (:meth:`_store`),
+        and the attributes it gave a value are served (a debt, a top-up: answered
         UNSUPPORTED_ATTRIBUTE until the account's next change, before)."""
         if batch.landed is None:
             self._undo(state)
             return
-        self._stored_used = set(self.account.used_digests())  # as :meth:`_store` ends
-        self._stored_registered = self.account.registered.digests()
-        self.serve_attributes()
+        self.serve_attributes()  # the codes counted stored by :meth:`_store`
 
     async def _store(
         self, events: tuple[PrepayEvent, ...] | list[PrepayEvent] = (), batch: Batch | None = None
     ) -> list[int]:
         """One commit (``batch``): the account, the codes applied since the last (a record
         each), the registered codes that changed (a record each) and a ``"told"`` journal
-        entry per event; the entries' sequence numbers (none without a store)."""
+        entry per event; the entries' sequence numbers (none without a store). A commit
+        cancelled during its transaction, which the store carries out (:attr:`Batch.landed
+        <zse.store.Batch.landed>`), has its events told in a task (:meth:`Untold.tell_soon
+        <zse.zcl.events.Untold.tell_soon>`) before it raises: they were told only after the
+        next restart."""
         if self.store is None:
             return []
         ns = self.namespace
@@ -405,7 +409,13 @@ class PrepaymentServer:
                 batch.put(ns, f"{_REGISTERED}/{digest}", amount)
         for event in events:
             batch.append(ns, _TOLD, event_record(event))
-        seqs = await self.store.commit(batch)
+        try:
+            seqs = await self.store.commit(batch)
+        except BaseException:  # stored all the same (cancelled during its transaction):
+            if batch.landed is not None:  # as stored; its events told now, not at a restart
+                self._stored_used, self._stored_registered = set(used), registered
+                self._untold.tell_soon(_journalled(batch.landed, events))
+            raise
         self._stored_used = set(used)
         self._stored_registered = registered
         return seqs

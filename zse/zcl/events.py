@@ -14,6 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
+from zse.zcl._tasks import keep_task
+
 __all__ = ["EventStream", "Untold", "collecting", "in_hand", "tell_in_order"]
 
 LOGGER = logging.getLogger(__name__)
@@ -131,6 +133,9 @@ class Untold(Generic[E]):
         self._mark = mark
         self._held: list[tuple[int | None, E | None]] = []
         self._telling = True
+        #: :meth:`tell_soon`'s tasks, until they end or the service stops.
+        self._soon: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     def hold(self, untold: Iterable[tuple[int | None, E | None]]) -> None:
         """Hold ``untold`` (read before the service takes any command) and every event
@@ -139,6 +144,7 @@ class Untold(Generic[E]):
         held, first; those with a seq are in ``untold`` again, read back from the store."""
         self._held = [held for held in self._held if held[0] is None] + list(untold)
         self._telling = False
+        self._stopped = False
 
     async def tell_untold(self) -> None:
         """Tell what is held, oldest first; from then on each event is told as it comes."""
@@ -162,3 +168,30 @@ class Untold(Generic[E]):
             self._held += told
         elif told:
             await tell_in_order(self.stream, list(told), self._mark)
+
+    def tell_soon(self, told: Iterable[tuple[int | None, E]]) -> None:
+        """:meth:`tell` ``told`` in a task of the service's own: the events a write stored
+        after its caller was cancelled (:attr:`Batch.landed <zse.store.Batch.landed>`), told
+        at once (they waited, unmarked, for the next restart: days for a meter that keeps
+        running). The service's stop awaits (:meth:`stop`) or cancels (:meth:`cancel`) the
+        task; after it, nothing is started: the journal, unmarked, tells them after the
+        next start, once."""
+        told = list(told)
+        if not told or self._stopped:
+            return
+        task = asyncio.get_running_loop().create_task(self.tell(told))
+        keep_task(self._soon, task, LOGGER, "events stored after a cancellation not told")
+
+    async def stop(self) -> None:
+        """At the service's stop: wait for :meth:`tell_soon`'s tasks (each event told is
+        marked, never told again after the restart); none started from now on."""
+        self._stopped = True
+        while running := [task for task in self._soon if not task.done()]:
+            await asyncio.wait(running)
+
+    def cancel(self) -> None:
+        """At a service's stop that cannot wait (not async): cancel :meth:`tell_soon`'s
+        tasks; what was not marked yet is told after the next start."""
+        self._stopped = True
+        for task in list(self._soon):
+            task.cancel()
