@@ -14,6 +14,7 @@ from zigpy.zcl import foundation
 
 from tests.events.test_events_store_failure import FailingStore
 from tests.services.test_start_order import Port, frame
+from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from tests.store.helpers import killed_itself
 from zse.devmgmt.core import EventConfigurations
 from zse.errors import StoreError
@@ -115,3 +116,32 @@ async def test_a_clear_whose_write_fails_clears_nothing(tmp_path) -> None:
         assert [type(e) for e in told] == [EventLogClearRequested]
     finally:
         await Store.close(store)
+
+
+class ClearSlow(TransactionSlow):
+    """The transaction journalling a clear (its ``told`` entry) waits."""
+
+    key = "told"
+
+
+async def test_a_clear_stored_after_its_handler_was_cancelled_is_told_at_once(tmp_path) -> None:
+    """A Clear Event Log Request whose handler is cancelled once its write's transaction has
+    begun, which the store carries out: the clear is made, and told at once, while the
+    server runs on, and marked: not again after the restart (it was told only then)."""
+    path = tmp_path / "esi.db"
+    async with await ClearSlow.open(path) as store:
+        assert isinstance(store, ClearSlow)
+        port = Port(9)
+        events = server(port, store)
+        told: list[object] = []
+        events.on_event(told.append)
+        await events.start()
+        await events.record(EventId.UPDATE_SITE_ID_ACTIONED)
+        await cancelled_in_its_transaction(store, port.handlers[EVENTS](clear_frame()))
+        await asyncio.sleep(1)  # the server runs on
+        assert [type(e) for e in told if isinstance(e, EventLogClearRequested)] == [
+            EventLogClearRequested
+        ]
+        events.stop()
+    _, after = await restarted(path)
+    assert after == []  # told once

@@ -8,7 +8,8 @@ cleared log itself (Event Log Cleared, 0x0604). A Clear Event Log Request whose 
 fails clears nothing: the logs are put back and the device is answered FAILURE. Each clear
 asked (:class:`~zse.events.protocol.EventLogClearRequested`) is journalled with the cleared
 logs and told once (:class:`~zse.zcl.events.Untold`): after a restart if the process was
-killed before its listeners had it.
+killed before its listeners had it; at once, in a task of the server's, if its write was
+carried out after its handler was cancelled.
 """
 
 from __future__ import annotations
@@ -142,9 +143,13 @@ class EventsServer:
             await self.store.mark_reported(*seqs)
 
     def stop(self) -> None:
+        """Stop serving; a clear that a write stored after its caller was cancelled and
+        that is still being told is left to the next start (:meth:`Untold.cancel
+        <zse.zcl.events.Untold.cancel>`)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
+        self._untold.cancel()
 
     async def record(
         self, event_id: int, data: bytes = b"", *, push_to: Iterable[Destination] = ()
@@ -207,6 +212,8 @@ class EventsServer:
             except BaseException:  # cancelled (a stop): not cleared, unless it was stored
                 if batch.landed is None:
                     self.log.put_back(before)
+                elif cleared:  # stored: told now (it was told only after the next restart)
+                    self._untold.tell_soon(zip(batch.landed, cleared, strict=True))
                 raise
         told = [*zip(seqs, cleared, strict=True)] if seqs else [(None, e) for e in cleared]
         rest = tuple(e for e in step.events if not isinstance(e, EventLogClearRequested))
