@@ -10,9 +10,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.services.test_drlc_told import LCD, START, held_then_live, report_frame
 from tests.services.test_server_records import event
 from tests.services.test_start_order import Port, frame
+from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from zse.drlc.service import DrlcServer, ReportReceived
 from zse.messaging import Message
 from zse.messaging.protocol import confirmation_payload
@@ -187,3 +190,37 @@ async def test_events_held_without_a_store_are_kept_across_a_restart() -> None:
     stream.on_event(told.append)
     await untold.tell_untold()
     assert (told, marked) == (["no store", "stored"], [4])
+
+
+class ToldSlow(TransactionSlow):
+    """The transaction journalling a report or a confirmation (its ``told`` or
+    ``confirmed`` entry) waits."""
+
+
+@pytest.mark.parametrize("server_class", [DrlcServer, MessagingServer])
+async def test_one_stored_after_its_handler_was_cancelled_is_told_at_once(
+    tmp_path, server_class: Any
+) -> None:
+    """A report (DRLC) or a confirmation (Messaging) whose handler is cancelled once its
+    write's transaction has begun, which the store carries out: told at once, while the
+    server runs on, and marked: not again after the restart (it was told only then)."""
+    path = tmp_path / "esi.db"
+    told: list[Any] = []
+    async with await ToldSlow.open(path) as store:
+        assert isinstance(store, ToldSlow)
+        port = Port(9)
+        server = server_class(port, clock=lambda: START, store=store)
+        server.on_event(told.append)
+        await server.start()
+        if server_class is DrlcServer:
+            await server.publish(event(7, START + 60, 30))
+            store.key, cluster, taken = "told", DRLC, report_frame(0x01)
+        else:
+            message = Message(message_id=0x77, text="Meter read", confirmation_required=True)
+            await server.record(message)
+            store.key, cluster, taken = "confirmed", MESSAGING, _confirmation(IHD)
+        await cancelled_in_its_transaction(store, port.handlers[cluster](taken))
+        await asyncio.sleep(1)  # the server runs on
+        assert len(told) == 1
+        server.stop()
+    assert await _restarted(path, server_class) == []

@@ -613,6 +613,12 @@ class DrlcServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
+    def stop(self) -> None:
+        """At the ESI's stop: a report that a write stored after its handler was cancelled
+        and that is still being told is left to the next start (:meth:`Untold.cancel
+        <zse.zcl.events.Untold.cancel>`)."""
+        self._untold.cancel()
+
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> bool:
         """Load the core, bad records handed to ``on_bad``; True if it came from the
         single ``state`` record of earlier zse (to be moved to one record per item)."""
@@ -627,10 +633,14 @@ class DrlcServer:
         self.core.load_records(records, namespace=self.namespace, on_bad=on_bad)
         return False
 
-    async def _save(self, told: Iterable[ReportReceived] = ()) -> list[int]:
+    async def _save(self, told: Sequence[ReportReceived] = ()) -> list[int]:
         """Commit the records the core changed (one per event or report touched) and a
         ``"told"`` journal entry per report in ``told``, in one transaction; the entries'
-        sequence numbers (none without a store)."""
+        sequence numbers (none without a store). A commit cancelled during its transaction,
+        which the store carries out (:attr:`Batch.landed <zse.store.Batch.landed>`), has
+        the reports told in a task (:meth:`Untold.tell_soon
+        <zse.zcl.events.Untold.tell_soon>`) before it raises: they were told only after the
+        next restart."""
         if self.store is None:
             self.core.discard_changes()  # nowhere to store them: not built for nothing
             return []
@@ -645,7 +655,12 @@ class DrlcServer:
             batch.append(self.namespace, _TOLD, _told_record(received))
         if not len(batch):
             return []
-        return await self.store.commit(batch)
+        try:
+            return await self.store.commit(batch)
+        except asyncio.CancelledError:  # stored all the same (during its transaction)
+            if batch.landed:
+                self._untold.tell_soon(zip(batch.landed, told, strict=True))
+            raise
 
     async def _decided(self, decide: Callable[[int], ProtocolStep]) -> ProtocolStep:
         """Let the protocol core decide at the clock's time and commit what it changed; the

@@ -209,10 +209,10 @@ class EventsServer:
                 LOGGER.error("Clear Event Log not stored, so not done: %s", exc)
                 self.log.put_back(before)
                 step, cleared, seqs = Step(status=foundation.Status.FAILURE), [], []
-            except BaseException:  # cancelled (a stop): not cleared, unless it was stored
+            except BaseException as exc:  # cancelled (a stop): not cleared, unless stored
                 if batch.landed is None:
                     self.log.put_back(before)
-                elif cleared:  # stored: told now (it was told only after the next restart)
+                elif cleared and isinstance(exc, asyncio.CancelledError):  # stored: told now
                     self._untold.tell_soon(zip(batch.landed, cleared, strict=True))
                 raise
         told = [*zip(seqs, cleared, strict=True)] if seqs else [(None, e) for e in cleared]

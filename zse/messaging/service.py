@@ -178,21 +178,24 @@ class MessagingServer:
             await self.store.mark_reported(*seqs)
 
     def stop(self) -> None:
-        """Stop serving the cluster."""
+        """Stop serving the cluster; a confirmation that a write stored after its handler
+        was cancelled and that is still being told is left to the next start
+        (:meth:`Untold.cancel <zse.zcl.events.Untold.cancel>`)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
+        self._untold.cancel()
 
     async def save(self) -> None:
         """Commit what changed in :attr:`messages` (for callers that change it directly,
         like the ESI facade); the server's own methods save as they go."""
         await self._save()
 
-    async def _save(self, *appends: tuple[str, Any]) -> list[int]:
+    async def _save(self, *appends: tuple[str, Any], batch: Batch | None = None) -> list[int]:
         changes = self.messages.changes()
         if self.store is None:
             return []
-        batch = Batch()
+        batch = Batch() if batch is None else batch
         for key, value in changes.items():
             if value is None:
                 batch.delete(self.namespace, key)
@@ -359,7 +362,13 @@ class MessagingServer:
         if not step.events:
             return await carry_out(self.endpoint, step, self._stream.emit)
         # A new confirmation: journalled with the state before it is told (told once).
-        seqs = await self._save(*(("confirmed", e.told()) for e in step.events))
+        batch = Batch()
+        try:
+            seqs = await self._save(*(("confirmed", e.told()) for e in step.events), batch=batch)
+        except asyncio.CancelledError:  # stored all the same (during its transaction):
+            if batch.landed:  # told now (it was told only after the next restart)
+                self._untold.tell_soon(zip(batch.landed, step.events, strict=True))
+            raise
         return await self._tell(step, seqs)
 
     async def _tell(self, step: Step, seqs: list[int]) -> foundation.Status | None:

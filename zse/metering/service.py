@@ -653,7 +653,7 @@ class MeteringServer:
         if self.store is not None and len(batch):
             try:
                 seqs = [*await self.store.commit(batch)]
-            except BaseException:  # stored all the same (cancelled during its transaction):
+            except asyncio.CancelledError:  # stored all the same (during its transaction):
                 if batch.landed is not None:  # its events told now, as a stored change's are
                     self._untold.tell_soon(zip(batch.landed, supply_events, strict=True))
                 raise

@@ -411,7 +411,7 @@ class PrepaymentServer:
             batch.append(ns, _TOLD, event_record(event))
         try:
             seqs = await self.store.commit(batch)
-        except BaseException:  # stored all the same (cancelled during its transaction):
+        except asyncio.CancelledError:  # stored all the same (during its transaction):
             if batch.landed is not None:  # as stored; its events told now, not at a restart
                 self._stored_used, self._stored_registered = set(used), registered
                 self._untold.tell_soon(_journalled(batch.landed, events))

@@ -1032,6 +1032,7 @@ class EnergyServiceInterface:
         self.key_establishment.stop()
         await self.price.stop()
         self.messaging.stop()
+        self.drlc.stop()
         self.device_management.stop()
         self.event_logs.stop()
         if self.mirrors is not None:
