@@ -13,16 +13,35 @@ from pathlib import Path
 import pytest
 
 from tests.calendar.test_calendar_store_cancel import cancelled_while_it_waits
-from tests.events.test_events_store_failure import CommitWaits
+from tests.events.test_events_store_failure import CommitWaits, FailingStore
 from tests.services.test_drlc_client_attributes import publisher, setup
 from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from zse.drlc import Status
 from zse.drlc.core import ApplyLoadControl, StopLoadControl
-from zse.drlc.service import ReportReceived
+from zse.drlc.service import STEP_RETRY, DrlcClient, ReportReceived
+from zse.store import Store
 
 
 class TableSlow(TransactionSlow):
     key = "table"
+
+
+async def published(
+    store: Store, seed: int
+) -> tuple[DrlcClient, list[object], list[ReportReceived]]:
+    """A device's client on ``store`` that received event 1 (starting in 20 minutes, no
+    randomization): the client, the actions it tells and the reports the ESI receives from
+    now on."""
+    _, server, lcd, clock, boot, _, _ = await setup(
+        seed, store=store, start_randomization_minutes=0
+    )
+    client = await boot()
+    told: list[object] = []
+    client.on_event(told.append)
+    assert await publisher(server, lcd, clock)(1, 0) == [Status.RECEIVED]
+    received: list[ReportReceived] = []
+    server.on_event(received.append)
+    return client, told, received
 
 
 @pytest.mark.parametrize("during", [True, False], ids=["during-its-transaction", "before-it"])
@@ -35,16 +54,9 @@ async def test_an_opt_out_whose_write_is_cancelled_is_reported_and_made_once(
     made in memory, its report neither sent nor kept: the next commit wrote the table
     without it, and the load stayed shed)."""
     async with await (TableSlow if during else CommitWaits).open(tmp_path / "lcd.db") as store:
-        _, server, lcd, clock, boot, _, _ = await setup(
-            83, store=store, start_randomization_minutes=0
-        )
-        client = await boot()
-        told: list[object] = []
-        client.on_event(told.append)
-        assert await publisher(server, lcd, clock)(1, 0) == [Status.RECEIVED]
+        client, told, received = await published(store, 83)
         await asyncio.sleep(1200)  # the event runs
-        received: list[ReportReceived] = []
-        server.on_event(received.append)
+        received.clear()
         if isinstance(store, TableSlow):
             await cancelled_in_its_transaction(store, client.opt_out(1))
         else:
@@ -55,4 +67,20 @@ async def test_an_opt_out_whose_write_is_cancelled_is_reported_and_made_once(
         assert [type(action) for action in told] == [ApplyLoadControl, StopLoadControl]
         await asyncio.sleep(60)
         assert [r.report.event_status for r in received] == [Status.OPTED_OUT]
+        await client.stop()
+
+
+async def test_an_event_start_whose_write_fails_is_tried_again_and_made(tmp_path: Path) -> None:
+    """The event's start is undone when its write fails (the table as stored), and tried
+    again a while later: the load is shed and Event Started reported once the store takes
+    it. Undone without a retry, the event waited for the device's next input, which may
+    never come: the load never shed."""
+    async with await FailingStore.open(tmp_path / "lcd.db") as store:
+        client, told, received = await published(store, 84)
+        store.fail_next = True
+        await asyncio.sleep(1200)  # the start, its write failed
+        assert (told, received) == ([], [])
+        await asyncio.sleep(STEP_RETRY)
+        assert [type(action) for action in told] == [ApplyLoadControl]
+        assert [r.report.event_status for r in received] == [Status.STARTED]
         await client.stop()

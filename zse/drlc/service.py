@@ -19,7 +19,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -66,6 +66,7 @@ from zse.zcl.timer import Timer
 __all__ = [
     "DRLC",
     "REPORT_DELAY_MAX",
+    "STEP_RETRY",
     "DrlcClient",
     "DrlcServer",
     "ReportReceived",
@@ -76,6 +77,11 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+#: Seconds after which a device's step due (an event starting, ending, ...) whose store write
+#: failed is taken again (zse's choice, as the meter's supply changes: a start or an end is
+#: late by at most this while the store recovers; undone, it waited for the next input).
+STEP_RETRY: Final = 30
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,7 +211,9 @@ class DrlcClient:
         self._outbox = self.protocol.outbox
         self._lock = asyncio.Lock()
         self._timer = Timer("DRLC client timer", logger=LOGGER)
-        self._timer.add(self.protocol, self._settle, clock=self.clock, lock=self._lock)
+        self._timer.add(
+            self.protocol, self._settle, clock=self.clock, lock=self._lock, retry=STEP_RETRY
+        )
         self._timer.add(self._outbox, self._flush, lock=self._lock)
         self._remove: Callable[[], None] | None = None
         #: The table as the store holds it (loaded, then each commit's): a step whose write
