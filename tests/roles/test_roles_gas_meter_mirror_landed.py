@@ -12,12 +12,20 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.events.test_events_store_failure import CommitWaits, FailingStore
+from tests.metering.test_metering_mirror_notification import frame
 from tests.roles.han_builder import Han, build, close
 from tests.roles.test_roles_gas_meter_mirror import GAS_EUI, meter
+from tests.roles.test_roles_gas_meter_notified_told import restarted
 from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from zse.metering.core import Readings
 from zse.metering.mirroring import MirrorServer
-from zse.metering.notification import FUNCTIONAL_FLAGS, FunctionalFlag, NotificationFlagsRaised
+from zse.metering.notification import (
+    FUNCTIONAL_FLAGS,
+    FunctionalFlag,
+    NotificationFlagsRaised,
+    NotifiedMessageRequested,
+)
+from zse.metering.wire import Metering
 from zse.roles.gas_meter import MirrorRefused
 from zse.se.ids import METERING
 from zse.store import Store
@@ -73,6 +81,34 @@ async def test_flags_whose_write_is_cancelled_during_its_transaction_are_served_
     finally:
         await Store.close(store)
         await close(han)
+
+
+async def test_a_get_notified_message_cancelled_during_its_write_is_told_at_once(
+    tmp_path,
+) -> None:
+    """The meter's Get Notified Message (as its mirror endpoint decodes it) is cancelled once
+    its write's transaction has begun, which the store carries out: the
+    flags are cleared, as stored, and the application is told the request at once, marked,
+    not again after the restart. Before, it was told only after the next restart."""
+    han, mirrors, store = await mirrored(tmp_path)
+    asked = frame(
+        Metering.ClientCommandDefs.get_notified_message,
+        GAS,
+        MIRROR,
+        notification_scheme=1,
+        notification_flag_attribute_id=FUNCTIONAL_FLAGS,
+        notification_flags=TIME_SYNC,
+    )
+    try:
+        await cancelled_in_its_transaction(store, mirrors._on_configure(asked))
+        await asyncio.sleep(1)  # the ESI runs on
+        assert [
+            (e.attribute, e.flags) for e in han.events if isinstance(e, NotifiedMessageRequested)
+        ] == [(FUNCTIONAL_FLAGS, TIME_SYNC)]
+    finally:
+        await Store.close(store)
+        await close(han)
+    assert await restarted(tmp_path / "mirrors.db") == []  # told once
 
 
 async def test_flags_whose_write_is_cancelled_before_its_transaction_are_not_raised(

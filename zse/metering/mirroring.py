@@ -231,11 +231,14 @@ class MirrorServer:
             await self.store.mark_reported(*seqs)
 
     def stop(self) -> None:
-        """Stop serving; the endpoints give the radio's packet handling back, newest first."""
+        """Stop serving; the endpoints give the radio's packet handling back, newest first.
+        Requests being told are cancelled (:meth:`Untold.cancel
+        <zse.zcl.events.Untold.cancel>`): those not marked yet are told after the next start."""
         for remove in self._removers:
             remove()
         for task in list(self._telling):  # not marked: told again after the next start
             task.cancel()
+        self._untold.cancel()
         self._removers.clear()
         for endpoint in reversed(list(self.endpoints.values())):
             endpoint.stop()
@@ -305,18 +308,21 @@ class MirrorServer:
         """A change whose write raised. Failed (:class:`~zse.errors.StoreError`) or cancelled
         before its transaction: the mirrors are put back as ``before`` holds them. Cancelled
         during its transaction, which the store carries out (:attr:`Batch.landed
-        <zse.store.Batch.landed>`): served and told (a journalled request: after the
-        restart), as stored. (Either way the change was left in memory, and served and told
-        only with the mirror's next change, if ever.)"""
+        <zse.store.Batch.landed>`): served and told as stored, a journalled request in a
+        task (:meth:`Untold.tell_soon <zse.zcl.events.Untold.tell_soon>`; it was told only
+        after the next restart). (Either way the change was left in memory, and served and
+        told only with the mirror's next change, if ever.)"""
         if batch.landed is None:
             for ep, held in before.items():
                 self.pool.put_back(ep, held)
             return
         for ep in {e.endpoint for e in events if isinstance(e, MirrorEvent)}:
             self._serve(ep)
+        requests = [e for e in events if isinstance(e, NotifiedMessageRequested)]
         for event in events:
             if not isinstance(event, NotifiedMessageRequested):
                 self._stream.emit(event)
+        self._untold.tell_soon(zip(batch.landed, requests, strict=True))
 
     async def _on_command(self, msg: ZclMessage) -> foundation.Status | None:
         if not msg.from_server and METERING in getattr(self.client, "in_clusters", ()):
