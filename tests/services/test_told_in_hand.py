@@ -42,7 +42,9 @@ class Keeping:
         return future
 
 
-async def _drlc(store: Store, keeping: Keeping, *, tell: bool = True) -> tuple[Port, DrlcServer]:
+async def drlc(
+    store: Store, keeping: Callable[[Any], Any], *, tell: bool = True
+) -> tuple[Port, DrlcServer]:
     """A DRLC server listened to by ``keeping``, with event 7 published."""
     port = Port(9)
     server = DrlcServer(port, clock=lambda: START, store=store)
@@ -74,7 +76,7 @@ async def _until(condition: Callable[[], Any]) -> None:
 async def test_a_report_is_marked_told_once_the_listener_finished_with_it(tmp_path) -> None:
     async with await Store.open(tmp_path / "esi.db") as store:
         keeping = Keeping()
-        port, server = await _drlc(store, keeping)
+        port, server = await drlc(store, keeping)
         handling = asyncio.create_task(port.handlers[DRLC](report_frame(0x01)))
         await _until(lambda: keeping.futures)
         assert [r.report.event_status for r in keeping.events] == [0x01]
@@ -91,7 +93,7 @@ async def test_a_report_whose_listener_failed_is_told_again_after_the_restart(tm
     path = tmp_path / "esi.db"
     async with await Store.open(path) as store:
         keeping = Keeping()
-        port, server = await _drlc(store, keeping)
+        port, server = await drlc(store, keeping)
         handling = asyncio.create_task(port.handlers[DRLC](report_frame(0x01)))
         await _until(lambda: keeping.futures)
         keeping.futures[0].set_exception(RuntimeError("the journal is gone"))
@@ -106,7 +108,7 @@ async def test_held_reports_are_marked_each_once_its_listener_finished(tmp_path)
     once its own listener's work is done; a failed one stays for the next start."""
     async with await Store.open(tmp_path / "esi.db") as store:
         keeping = Keeping()
-        port, server = await _drlc(store, keeping, tell=False)
+        port, server = await drlc(store, keeping, tell=False)
         await port.handlers[DRLC](report_frame(0x01))
         await port.handlers[DRLC](report_frame(0x02))
         telling = asyncio.create_task(server.tell_untold())

@@ -1625,6 +1625,11 @@ class DrlcServerCore:
         (a server with nowhere to store them)."""
         self._changed.clear()
 
+    def unsaved(self, changes: Mapping[str, Any]) -> None:
+        """``changes`` (from :meth:`changes`) could not be written: the next call gives those
+        records again (as they are then)."""
+        self._changed.update(changes)
+
     def load_records(
         self,
         records: Mapping[str, Any],

@@ -577,6 +577,10 @@ class DrlcServer:
         #: New reports not yet told (journal seq, None without a store), oldest first; held
         #: until :meth:`tell_untold` when :meth:`start` was asked not to tell.
         self._untold: Untold[ReportReceived] = Untold(self._stream, self._mark_told)
+        #: New reports whose write failed or was cancelled before its transaction (their
+        #: records: :meth:`DrlcServerCore.unsaved <zse.drlc.core.DrlcServerCore.unsaved>`),
+        #: journalled with the next commit.
+        self._unsaved: list[ReportReceived] = []
 
     @property
     def unknown_reports(self) -> int:
@@ -641,41 +645,52 @@ class DrlcServer:
         self.core.load_records(records, namespace=self.namespace, on_bad=on_bad)
         return False
 
-    async def _save(self, told: Sequence[ReportReceived] = ()) -> list[int]:
+    async def _save(
+        self, told: Sequence[ReportReceived] = ()
+    ) -> list[tuple[int | None, ReportReceived]]:
         """Commit the records the core changed (one per event or report touched) and a
-        ``"told"`` journal entry per report in ``told``, in one transaction; the entries'
-        sequence numbers (none without a store). A commit cancelled during its transaction,
-        which the store carries out (:attr:`Batch.landed <zse.store.Batch.landed>`), has
-        the reports told in a task (:meth:`Untold.tell_soon
-        <zse.zcl.events.Untold.tell_soon>`) before it raises: they were told only after the
-        next restart."""
+        ``"told"`` journal entry per report in ``told``, in one transaction; the reports so
+        journalled with their sequence numbers (None without a store), for the caller to
+        tell. A commit cancelled during its transaction, which the store carries out
+        (:attr:`Batch.landed <zse.store.Batch.landed>`), has the reports told in a task
+        (:meth:`Untold.tell_soon <zse.zcl.events.Untold.tell_soon>`) before it raises: they
+        were told only after the next restart. One that fails or is cancelled before its
+        transaction is written with the next commit, its reports journalled then, first
+        among those returned (zse's choice, as the Messaging and Device Management servers'
+        changes: held and served, they were left out of every later commit, and a report
+        taken, its device's repeat a duplicate, was never told and lost at the restart)."""
         if self.store is None:
             self.core.discard_changes()  # nowhere to store them: not built for nothing
-            return []
+            return [(None, received) for received in told]
         changes = self.core.changes()
+        journalled, self._unsaved = [*self._unsaved, *told], []
         batch = Batch()
         for key, value in changes.items():
             if value is None:  # a report status past the per-device bound
                 batch.delete(self.namespace, key)
             else:
                 batch.put(self.namespace, key, value)
-        for received in told:
+        for received in journalled:
             batch.append(self.namespace, _TOLD, _told_record(received))
         if not len(batch):
             return []
         try:
-            return await self.store.commit(batch)
-        except asyncio.CancelledError:  # stored all the same (during its transaction)
-            if batch.landed:
-                self._untold.tell_soon(zip(batch.landed, told, strict=True))
+            seqs = await self.store.commit(batch)
+        except BaseException as exc:
+            if batch.landed is None:  # failed or cancelled before: with the next commit
+                self.core.unsaved(changes)
+                self._unsaved = journalled
+            elif isinstance(exc, asyncio.CancelledError):  # stored all the same
+                self._untold.tell_soon(zip(batch.landed, journalled, strict=True))
             raise
+        return [*zip(seqs, journalled, strict=True)]
 
     async def _decided(self, decide: Callable[[int], ProtocolStep]) -> ProtocolStep:
         """Let the protocol core decide at the clock's time and commit what it changed; the
         caller carries the step out once the lock is released."""
         async with self._lock:
             step = decide(self.clock())
-            await self._save()
+            self._untold.tell_soon(await self._save())  # reports an earlier write left
         return step
 
     async def _carry_out(self, step: ProtocolStep) -> foundation.Status | None:
@@ -809,7 +824,7 @@ class DrlcServer:
             event, step = self.protocol.republish(
                 issuer_event_id, now=self.clock(), to=to, recipients=recipients
             )
-            await self._save()
+            self._untold.tell_soon(await self._save())  # reports an earlier write left
         await self._carry_out(step)
         return event
 
@@ -866,7 +881,7 @@ class DrlcServer:
             self._group_members[group] = [m for m in members if m != name]
         async with self._lock:
             changed = self.core.forget(name)
-            await self._save()
+            self._untold.tell_soon(await self._save())  # reports an earlier write left
         return changed
 
     # -- queries (the ESI's view) ------------------------------------------------------------
@@ -903,10 +918,9 @@ class DrlcServer:
         async with self._lock:
             step = self.protocol.receive(msg, command, self.clock())
             fresh = [event for event in step.events if _fresh(event)]
-            seqs = await self._save(fresh)
-        told: list[tuple[int | None, ReportReceived]] = (
-            [*zip(seqs, fresh, strict=True)] if seqs else [(None, event) for event in fresh]
-        )
+            told = await self._save(fresh)
+        earlier = tuple(received for _, received in told[: len(told) - len(fresh)])
+        step = dataclasses.replace(step, events=(*earlier, *step.events))  # told first
         if told and self._untold.held_back(told):  # with any before it, for tell_untold()
             held = tuple(event for event in step.events if not _fresh(event))
             return await self._carry_out(dataclasses.replace(step, events=held))
