@@ -17,6 +17,7 @@ from zse.provisioning.registry import HanRegistry
 from zse.roles.esi import EnergyServiceInterface
 from zse.roles.han import HanDevice, InHomeDisplay, LoadControlDevice, ProgrammableThermostat
 from zse.sim import Air
+from zse.store import Store
 
 START = 800_000_000
 CA = TestCA.generate(rng=random.Random(7))
@@ -67,11 +68,15 @@ async def build(
     seed: int = 1,
     groups: tuple[str, ...] = ("street",),
     capture: Path | None = None,
+    store_class: type[Store] = Store,
     **esi_options: Any,
 ) -> Han:
+    """A HAN whose registry (and ESI, unless ``store=`` is given) keeps to ``han.db``, opened
+    as ``store_class``."""
     air = Air(seed=seed, capture=capture)
     app = await air.coordinator(channel=15)
-    registry = await HanRegistry.open(tmp_path / "han.db", clock=lambda: 1_700_000_000.0)
+    store = await store_class.open(tmp_path / "han.db")
+    registry = await HanRegistry.attach(store, clock=lambda: 1_700_000_000.0)
     loop = asyncio.get_running_loop()
     esi = EnergyServiceInterface(
         app,

@@ -327,27 +327,44 @@ class HanRegistry:
             return record
 
     async def transition(
-        self, eui64: str | t.EUI64, event: LifecycleEvent, detail: str = "", *, readmit: bool = True
+        self,
+        eui64: str | t.EUI64,
+        event: LifecycleEvent,
+        detail: str = "",
+        *,
+        readmit: bool = True,
+        batch: Batch | None = None,
     ) -> Transition:
         """Move a device by ``event`` as :func:`~zse.provisioning.decide` says, writing the
         change if there is one; returns the transition with the actions for the caller to
         carry out. :class:`~zse.provisioning.IllegalTransition` if the state does not allow
-        the event (nothing written)."""
+        the event (nothing written). ``batch``: the caller's changes to this registry's
+        store, committed with the change (one transaction), or alone when there is none."""
         async with self._lock:
             current = self.get(eui64)
             step = decide(current, event, readmit=readmit)
             if step.write and step.after is not None:
-                await self._commit(step.after, event.value, current.state, detail)
+                await self._commit(step.after, event.value, current.state, detail, batch)
+            elif batch is not None:
+                await self.store.commit(batch)
             return step
 
-    async def refused(self, eui64: str | t.EUI64, event: LifecycleEvent, detail: str) -> None:
+    async def refused(
+        self,
+        eui64: str | t.EUI64,
+        event: LifecycleEvent,
+        detail: str,
+        *,
+        batch: Batch | None = None,
+    ) -> None:
         """Write an audit entry (event ``refused``, the state unchanged) for ``event`` seen
         on the network but refused in the device's state, e.g. a de-provisioned device seen
-        joining or running key establishment; the record itself is not changed."""
+        joining or running key establishment; the record itself is not changed. ``batch``:
+        the caller's changes to this registry's store, committed with it."""
         async with self._lock:
             current = self.get(eui64)
             text = f"{event.value} refused: {detail}" if detail else f"{event.value} refused"
-            await self._commit(current, "refused", current.state, text)
+            await self._commit(current, "refused", current.state, text, batch)
 
     async def set_groups(self, eui64: str | t.EUI64, groups: Iterable[str]) -> DeviceRecord:
         """Replace a device's groups (a list of group names; a bare string is refused with
@@ -387,7 +404,12 @@ class HanRegistry:
         return ImportReport(registered=registered, errors=errors)
 
     async def _commit(
-        self, record: DeviceRecord, event: str, from_state: LifecycleState | None, detail: str
+        self,
+        record: DeviceRecord,
+        event: str,
+        from_state: LifecycleState | None,
+        detail: str,
+        batch: Batch | None = None,
     ) -> None:
         audit = {
             "time": self.clock(),
@@ -397,7 +419,8 @@ class HanRegistry:
             "to_state": record.state.value,
             "detail": detail,
         }
-        batch = Batch().put(_DEVICES, record.eui64, record.to_json()).append(_AUDIT, event, audit)
+        batch = Batch() if batch is None else batch
+        batch.put(_DEVICES, record.eui64, record.to_json()).append(_AUDIT, event, audit)
         try:
             await self.store.commit(batch)  # the audit trail is a record, not an outbox to report
         except BaseException:

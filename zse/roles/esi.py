@@ -2174,28 +2174,53 @@ class EnergyServiceInterface:
                 LOGGER.warning("the supply does not follow the prepay account yet: %s", exc)
 
     async def _key_established(self, name: str, result: Established) -> None:
-        """The device's public key stored, then its registry step. A key write cancelled
-        (a stop) during its transaction, which the store carries out (:attr:`Batch.landed
-        <zse.store.Batch.landed>`), has the step taken before it raises: the key is stored,
-        so the device is keyed (it stayed Pending Provisioning)."""
+        """The device's public key stored and its registry step taken. In one commit when
+        the registry keeps the device in the ESI's store (its default): two, key then step,
+        left the key stored and the device Pending Provisioning for ever (until a re-key)
+        when a kill -9 came between them; a start cannot tell that device from one that left
+        (its key kept) and take the step. With a registry in a store of its own, the key is
+        written first, then the step; a key write cancelled (a stop) during its transaction,
+        which the store carries out (:attr:`Batch.landed <zse.store.Batch.landed>`), has the
+        step taken before it raises (the device stayed Pending Provisioning)."""
+        key = None
         if self.store is not None and result.partner_public_key:
-            batch = Batch().put(_KEYS_NAMESPACE, name, result.partner_public_key.hex())
+            key = Batch().put(_KEYS_NAMESPACE, name, result.partner_public_key.hex())
+        if key is not None and self.store is not None and not self._registry_keeps(name):
             try:
-                await self.store.commit(batch)
+                await self.store.commit(key)
             except asyncio.CancelledError:
-                if batch.landed is not None:
+                if key.landed is not None:
                     await self._follow(name, LifecycleEvent.KEY_ESTABLISHED)
                 raise
-        await self._follow(name, LifecycleEvent.KEY_ESTABLISHED)
+            key = None
+        await self._follow(name, LifecycleEvent.KEY_ESTABLISHED, batch=key)
         await self._tell_device_management(name)
 
+    def _registry_keeps(self, name: str) -> bool:
+        """Whether the registry keeps device ``name`` in the ESI's store: a change of the
+        ESI's for it can be written with its registry step (:meth:`_follow`'s ``batch``)."""
+        if self.registry is None or self.registry.store is not self.store:
+            return False
+        try:
+            self.registry.get(name)
+        except (RegistryError, InvalidEui64):
+            return False
+        return True
+
     async def _follow(
-        self, name: str, event: LifecycleEvent, detail: str = "seen on the network"
+        self,
+        name: str,
+        event: LifecycleEvent,
+        detail: str = "seen on the network",
+        *,
+        batch: Batch | None = None,
     ) -> None:
         """Apply a network event to the registry (devices it does not know are ignored). One
         refused (:class:`LifecycleRefused`) is written to the audit trail as ``refused``; a
         device being removed or removed seen joining or keyed gets its keys erased and is
-        asked to leave again (:func:`zse.provisioning.refusal`)."""
+        asked to leave again (:func:`zse.provisioning.refusal`). ``batch``: changes of the
+        ESI's to the registry's store (:meth:`_registry_keeps`), written with the step or
+        the refusal."""
         if self.registry is None:
             return
         try:
@@ -2207,7 +2232,7 @@ class EnergyServiceInterface:
             LOGGER.debug("%s: %s for no device address, ignored", name, event.value)
             return
         try:
-            step = await self._transition(name, event, detail)
+            step = await self._transition(name, event, detail, batch)
         except IllegalTransition as exc:
             LOGGER.warning("%s", exc)
             self._stream.emit(
@@ -2215,17 +2240,20 @@ class EnergyServiceInterface:
             )
             actions = refusal(before, event)
             done = "; its keys are erased and it is asked to leave" if actions else ""
-            await self._need_registry().refused(name, event, f"{detail}{done}")
+            await self._need_registry().refused(name, event, f"{detail}{done}", batch=batch)
             await self._act(parse_eui64(name), actions, None)
             return
         await self._carry_out(parse_eui64(name), step)
 
-    async def _transition(self, name: str, event: LifecycleEvent, detail: str) -> Transition:
-        """Move a device in the registry as the provisioning core decides; a change written
-        is reported (:class:`LifecycleChanged`)."""
+    async def _transition(
+        self, name: str, event: LifecycleEvent, detail: str, batch: Batch | None = None
+    ) -> Transition:
+        """Move a device in the registry as the provisioning core decides (``batch``: written
+        in the same commit, :meth:`~zse.provisioning.registry.HanRegistry.transition`); a
+        change written is reported (:class:`LifecycleChanged`)."""
         registry = self._need_registry()
         async with self._lock:
-            step = await registry.transition(name, event, detail, readmit=self.readmit)
+            step = await registry.transition(name, event, detail, readmit=self.readmit, batch=batch)
         if step.write and step.after is not None:
             self._changed(name, event, step.before, step.after, detail)
             self._watch.watch(step.after, asyncio.get_running_loop().time())
