@@ -194,6 +194,8 @@ SETTLE_TIMEOUT = 300.0
 LOGGER = logging.getLogger(__name__)
 
 _KEYS_NAMESPACE = "esi.public_keys"
+#: Each device's NWK address as the meter's reporting records follow it (EUI-64 -> address).
+_ADDRESSES_NAMESPACE = "esi.addresses"
 
 
 def _public_keys(
@@ -210,6 +212,22 @@ def _public_keys(
 
     load_each(records.items(), load, namespace=_KEYS_NAMESPACE, on_bad=on_bad)
     return keys
+
+
+def _stored_addresses(
+    records: dict[str, Any], on_bad: Callable[[RecordError], None]
+) -> dict[t.EUI64, int]:
+    """The devices' NWK addresses as stored (EUI-64 -> address); a damaged record is handed to
+    ``on_bad`` (quarantined by the store) and the others load."""
+    addresses: dict[t.EUI64, int] = {}
+
+    def load(name: str, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+            raise Mismatch(f"expected a NWK address, got {value!r}")
+        addresses[parse_eui64(name)] = value
+
+    load_each(records.items(), load, namespace=_ADDRESSES_NAMESPACE, on_bad=on_bad)
+    return addresses
 
 
 class TargetError(ZseError, ValueError):
@@ -806,6 +824,8 @@ class EnergyServiceInterface:
         #: Each device's NWK address as last seen, so that per-address state (the meter's
         #: reporting records) follows a device that rejoins with a new one.
         self._addresses: dict[t.EUI64, int] = {}
+        #: One address change followed at a time (:meth:`_addressed`).
+        self._addressing = asyncio.Lock()
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listener = _Listener(self)
@@ -939,9 +959,7 @@ class EnergyServiceInterface:
         if self.mirrors is not None:  # the meters' Get Notified Message held like the reports
             await self.mirrors.start(tell=False)
             self._unfollow.append(self.mirrors.on_event(self._stream.emit))
-        self._addresses.update(
-            (t.EUI64(ieee), int(device.nwk)) for ieee, device in self.app.devices.items()
-        )
+        await self._load_addresses()
         self._listener_id = self.app.add_listener(self._listener)
         if self.registry is not None:
             now = asyncio.get_running_loop().time()
@@ -963,6 +981,27 @@ class EnergyServiceInterface:
             for ieee in gone:
                 batch.delete(_KEYS_NAMESPACE, device_name(ieee))
             await self.store.commit(batch)
+
+    async def _load_addresses(self) -> None:
+        """Each device's NWK address, as zigpy has it. With a meter and a store, as stored
+        with the meter's reporting records (:meth:`_addressed`): a device zigpy has at
+        another one (its records' move failed, or was cut short by a stop or a kill -9) is
+        followed there now (in a task, :meth:`_spawn`); one not stored yet is stored."""
+        current = {t.EUI64(ieee): int(device.nwk) for ieee, device in self.app.devices.items()}
+        if self.meter is None or self.store is None:
+            self._addresses.update(current)
+            return
+        stored = await self.store.load_with(_ADDRESSES_NAMESPACE, _stored_addresses)
+        self._addresses.update(stored)
+        new = {ieee: nwk for ieee, nwk in current.items() if ieee not in stored}
+        batch = Batch()
+        for ieee, nwk in new.items():
+            batch.put(_ADDRESSES_NAMESPACE, device_name(ieee), nwk)
+        await self.store.commit(batch)
+        self._addresses.update(new)
+        for ieee, nwk in current.items():
+            if stored.get(ieee, nwk) != nwk:
+                self._spawn(self._addressed(ieee, nwk))
 
     def on_event(self, listener: Callable[[EsiEvent], Awaitable[Any] | None]) -> Callable[[], None]:
         """Call ``listener`` with every event; returns a function that removes it.
@@ -1221,9 +1260,12 @@ class EnergyServiceInterface:
         self._public_keys.pop(ieee, None)
         if self.store is not None:
             await self.store.commit(Batch().delete(_KEYS_NAMESPACE, name))
-        address = self._addresses.pop(ieee, None)
+        address = self._addresses.get(ieee)
         if address is not None and self.meter is not None:
             await self.meter.forget(address)  # nothing more is reported to that address
+            if self.store is not None:
+                await self.store.commit(Batch().delete(_ADDRESSES_NAMESPACE, name))
+        self._addresses.pop(ieee, None)
         await self._carry_out(ieee, step)
         return step.after
 
@@ -2048,19 +2090,40 @@ class EnergyServiceInterface:
     async def _addressed(self, ieee: t.EUI64, nwk: int) -> None:
         """``ieee`` is at ``nwk`` now: the meter's reporting records follow a device whose
         address changed, and those of a device whose old address another one took are dropped
-        (they would report to the newcomer)."""
-        old = self._addresses.get(ieee)
-        others = [other for other, address in self._addresses.items() if address == nwk]
+        (they would report to the newcomer). The address map changes once they have, stored
+        with a meter and a store (zse's order): a write that fails or is cancelled leaves
+        the device at its old address in the map and in the records, followed from there at
+        its next address change or the next start (:meth:`_load_addresses`; zigpy tells no
+        join for an announce at the address it has). (The map changed first: the records
+        stayed at the old address, reported to whichever device took it, and nothing tried
+        again.)"""
+        async with self._addressing:
+            old = self._addresses.get(ieee)
+            others = [o for o, address in self._addresses.items() if address == nwk and o != ieee]
+            if old == nwk and not others:
+                return
+            if self.meter is not None:
+                if others:
+                    await self.meter.forget(nwk)
+                if old is not None:
+                    await self.meter.readdress(old, nwk)
+            if self.meter is not None and self.store is not None:
+                batch = Batch().put(_ADDRESSES_NAMESPACE, device_name(ieee), nwk)
+                for other in others:
+                    batch.delete(_ADDRESSES_NAMESPACE, device_name(other))
+                try:
+                    await self.store.commit(batch)
+                except BaseException:
+                    if batch.landed is not None:  # cancelled during its transaction: stored
+                        self._mapped(ieee, nwk, others)
+                    raise
+            self._mapped(ieee, nwk, others)
+
+    def _mapped(self, ieee: t.EUI64, nwk: int, others: list[t.EUI64]) -> None:
+        """The address map has ``ieee`` at ``nwk``, and ``others`` (there before) nowhere."""
         for other in others:
-            if other != ieee:
-                del self._addresses[other]
+            self._addresses.pop(other, None)
         self._addresses[ieee] = nwk
-        if self.meter is None:
-            return
-        if any(other != ieee for other in others):
-            await self.meter.forget(nwk)
-        if old is not None and old != nwk:
-            await self.meter.readdress(old, nwk)
 
     def _admits_key_establishment(self, partner: t.EUI64) -> bool:
         """Whether CBKE is run with ``partner`` (SE C.3.1): not with a device being removed
