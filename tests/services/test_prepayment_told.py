@@ -271,23 +271,29 @@ async def test_a_damaged_journal_entry_is_quarantined_not_told(tmp_path) -> None
         assert [q.namespace for q in await store.quarantined()] == [NAMESPACE]
 
 
+def utility_commanded(port: Port, store: Store) -> PrepaymentServer:
+    """An account on the loop's clock whose utility commands (a Set Overall Debt Cap, a
+    Credit Adjustment) are authorised."""
+    loop = asyncio.get_running_loop()
+    return PrepaymentServer(
+        port,
+        config=CONFIG,
+        clock=lambda: START + int(loop.time()),
+        store=store,
+        authorize=lambda msg: True,
+    )
+
+
 async def test_a_command_for_later_cancelled_during_its_transaction_is_made_at_its_time(
     tmp_path,
 ) -> None:
     """The utility's Set Overall Debt Cap for a minute later, its write cancelled during its
     transaction (carried out, so kept): the cap is set at its time. The timer was not told of
     it, so it waited, stored, for some other input to the account (here: for ever)."""
-    loop = asyncio.get_running_loop()
     async with await AccountTransactionSlow.open(tmp_path / "esi.db") as store:
         assert isinstance(store, AccountTransactionSlow)
         port = PrepayPort(9)
-        prepay = PrepaymentServer(
-            port,
-            config=CONFIG,
-            clock=lambda: START + int(loop.time()),
-            store=store,
-            authorize=lambda msg: True,
-        )
+        prepay = utility_commanded(port, store)
         await prepay.start()
         schema = Prepayment.ServerCommandDefs.set_overall_debt_cap.schema
         payload = encode_command(
@@ -305,3 +311,44 @@ async def test_a_command_for_later_cancelled_during_its_transaction_is_made_at_i
         await asyncio.sleep(120)
         assert (prepay.account.config.overall_debt_cap, prepay.account.pending) == (300, [])
         await prepay.stop()
+
+
+async def test_a_command_at_its_time_whose_write_the_stop_cancels_is_told_after_restart(
+    tmp_path,
+) -> None:
+    """The utility's Credit Adjustment for a minute later (credit set to -100: the supply
+    interrupted) falls due and its write begins; the account stops meanwhile (its timer
+    cancelled, the write carried out), its listener let go first, as the ESI's stop does:
+    the events are told after the restart. Told at that stop, to no one, they were marked
+    told: never heard."""
+    path = tmp_path / "esi.db"
+    async with await AccountTransactionSlow.open(path) as store:
+        assert isinstance(store, AccountTransactionSlow)
+        port = PrepayPort(9)
+        prepay = utility_commanded(port, store)
+        detach = prepay.on_event(lambda event: None)
+        await prepay.start()
+        schema = Prepayment.ServerCommandDefs.credit_adjustment.schema
+        payload = encode_command(
+            schema(
+                issuer_event_id=4,
+                start_time=prepay.clock() + 60,
+                credit_adjustment_type=1,  # absolute
+                credit_adjustment_value=-100,
+            )
+        )
+        adjust = frame(PREPAYMENT, PrepaymentServerCommand.CREDIT_ADJUSTMENT, payload,
+                       from_server=False, ieee=IHD)  # fmt: skip
+        await port.handlers[PREPAYMENT](adjust)
+        store.begun, store.go, store.slow = asyncio.Event(), asyncio.Event(), True
+        async with asyncio.timeout(120):
+            await store.begun.wait()  # at its time, the adjustment's write under way
+        detach()
+        stopping = asyncio.ensure_future(prepay.stop())
+        await asyncio.sleep(1)  # the stop waits for the adjustment's transaction
+        assert not stopping.done()
+        store.go.set()
+        await stopping
+    again, after = await restarted(path)
+    assert again.account.credit == -100
+    assert SupplyInterrupted in [type(e) for e in after]

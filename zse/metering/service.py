@@ -345,6 +345,9 @@ class MeteringServer:
         for remove in self._removers:
             remove()
         self._removers = []
+        # the events of a write this stop cancels (its timer's) are left to the next start
+        # (the ESI has let its listeners go: told now, they would be marked told to no one)
+        self._untold.close()
         await self._timer.stop()
         try:
             async with self._lock:

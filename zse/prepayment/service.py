@@ -212,11 +212,14 @@ class PrepaymentServer:
             await self.store.mark_reported(*seqs)
 
     async def stop(self) -> None:
-        """Stop serving and the timer (the stored account stays); the events a cancelled
-        write stored are told and marked first."""
+        """Stop serving and the timer (the stored account stays); the events a write
+        cancelled before stored are told and marked, those of a write this stop cancels (its
+        timer's) left to the next start (told now, to no one once the ESI has let its
+        listeners go, they would be marked)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
+        self._untold.close()
         await self._timer.stop()
         await self._untold.stop()
 

@@ -182,6 +182,13 @@ class Untold(Generic[E]):
         task = asyncio.get_running_loop().create_task(self.tell(told))
         keep_task(self._soon, task, LOGGER, "events stored after a cancellation not told")
 
+    def close(self) -> None:
+        """At the start of the service's stop: :meth:`tell_soon` starts nothing from now on
+        (what a write the stop itself cancels stored is told after the next start: told
+        during the stop, it may reach no listener, and be marked); :meth:`stop` then waits
+        for the tasks started before."""
+        self._stopped = True
+
     async def stop(self) -> None:
         """At the service's stop: wait for :meth:`tell_soon`'s tasks (each event told is
         marked, never told again after the restart); none started from now on."""
