@@ -614,6 +614,11 @@ class DrlcServer:
         if tell:
             await self.tell_untold()
 
+    def hold_untold(self) -> None:
+        """Hold the events from now on until :meth:`tell_untold` (:meth:`Untold.pause
+        <zse.zcl.events.Untold.pause>`: the ESI has no listener, or stops)."""
+        self._untold.pause()
+
     async def tell_untold(self) -> None:
         """Tell the application (:meth:`on_event`, :meth:`events`) the new reports not yet
         told, oldest first, each marked told in the store once its listeners have it in hand;

@@ -220,6 +220,11 @@ class MirrorServer:
         if tell:
             await self.tell_untold()
 
+    def hold_untold(self) -> None:
+        """Hold the events from now on until :meth:`tell_untold` (:meth:`Untold.pause
+        <zse.zcl.events.Untold.pause>`: the ESI has no listener, or stops)."""
+        self._untold.pause()
+
     async def tell_untold(self) -> None:
         """Tell the Get Notified Message requests stored but not told, oldest first, each
         marked told once the listeners have it in hand (:mod:`zse.zcl.events`); from then on

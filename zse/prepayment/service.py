@@ -201,6 +201,11 @@ class PrepaymentServer:
         if tell:
             await self.tell_untold()
 
+    def hold_untold(self) -> None:
+        """Hold the events from now on until :meth:`tell_untold` (:meth:`Untold.pause
+        <zse.zcl.events.Untold.pause>`: the ESI has no listener, or stops)."""
+        self._untold.pause()
+
     async def tell_untold(self) -> None:
         """Tell the application the events stored but not yet told, oldest first, each
         marked told once its listeners have it in hand (:mod:`zse.zcl.events`); from then on

@@ -1011,7 +1011,9 @@ class EnergyServiceInterface:
         (``SupplyChanged``...) and the meters' Get Notified Message requests recorded but never
         told (the ESI stopped or killed before it told them) and those that came since
         :meth:`start` are held until a listener is attached, then told (in a task, in the
-        order they came). Each is marked told in the store once the listeners have it in hand:
+        order they came); so are those that come while no listener is attached (the last one
+        let go: detach) or once :meth:`stop` began, told to the next listener or after the
+        next start. Each is marked told in the store once the listeners have it in hand:
         a listener that keeps events (a journal, a database) returns an awaitable of that
         work, and an event whose work failed, or that a kill interrupted, is told again after
         the next start (:mod:`zse.zcl.events`). Attach every listener before the loop runs
@@ -1028,6 +1030,8 @@ class EnergyServiceInterface:
                 attached = False
                 self._listening -= 1
                 remove()
+                if not self._listening:
+                    self._hold_untold()
 
         return detach
 
@@ -1038,21 +1042,37 @@ class EnergyServiceInterface:
             self._untold = False
             self._spawn(self._told())
 
-    async def _told(self) -> None:
-        await self.messaging.tell_untold()
-        await self.drlc.tell_untold()
-        await self.event_logs.tell_untold()
+    def _hold_untold(self) -> None:
+        """No one to tell (the last listener let go, or the ESI stops): the services hold
+        their events from now on, unmarked, until a listener is attached again
+        (:meth:`_tell_untold`), or after the next start. (Told to no one, they were marked
+        told: lost.)"""
+        if self._untold:
+            return  # holding already (not told since the start)
+        self._untold = True
+        self.messaging.hold_untold()
+        self.drlc.hold_untold()
+        self.event_logs.hold_untold()
         if self.prepayment is not None:
-            await self.prepayment.tell_untold()
+            self.prepayment.hold_untold()
         if self.mirrors is not None:
-            await self.mirrors.tell_untold()
+            self.mirrors.hold_untold()
         if self.meter is not None:
-            await self.meter.tell_untold()
+            self.meter.hold_untold()
+
+    async def _told(self) -> None:
+        services: list[Any] = [self.messaging, self.drlc, self.event_logs]
+        services += [s for s in (self.prepayment, self.mirrors, self.meter) if s is not None]
+        for service in services:
+            if self._untold:  # the last listener let go meanwhile: the rest stay held
+                return
+            await service.tell_untold()
 
     async def stop(self) -> None:
         """Stop serving and following events (the registry and the store stay open). Sends,
         :meth:`provision` and :meth:`deprovision` then raise :class:`EsiStopped`."""
         self._stopped = True
+        self._hold_untold()  # what the stop carries out is told after the next start
         await self._timer.stop()
         for unfollow in self._unfollow:
             unfollow()

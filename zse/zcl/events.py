@@ -136,6 +136,8 @@ class Untold(Generic[E]):
         #: :meth:`tell_soon`'s tasks, until they end or the service stops.
         self._soon: set[asyncio.Task[None]] = set()
         self._stopped = False
+        #: :meth:`pause` since the last :meth:`tell_untold` began.
+        self._paused = False
 
     def hold(self, untold: Iterable[tuple[int | None, E | None]]) -> None:
         """Hold ``untold`` (read before the service takes any command) and every event
@@ -146,12 +148,22 @@ class Untold(Generic[E]):
         self._telling = False
         self._stopped = False
 
+    def pause(self) -> None:
+        """Hold every event :meth:`tell` is given from now on, unmarked, until
+        :meth:`tell_untold`: there is no one to tell (the application let its last listener
+        go, or the service's owner is stopping), and told to no one it would be marked told,
+        lost. What is still held at a stop is told after the next start (its journal entry
+        unmarked); without a store, it is gone with the process."""
+        self._telling, self._paused = False, True
+
     async def tell_untold(self) -> None:
-        """Tell what is held, oldest first; from then on each event is told as it comes."""
-        while self._held:
+        """Tell what is held, oldest first; from then on each event is told as it comes
+        (unless :meth:`pause` comes meanwhile: then what is left stays held)."""
+        self._paused = False
+        while self._held and not self._paused:
             held, self._held = self._held, []
             await tell_in_order(self.stream, held, self._mark)
-        self._telling = True
+        self._telling = not self._paused
 
     def held_back(self, told: Iterable[tuple[int | None, E]]) -> bool:
         """Hold ``told`` (journal seq, event) until :meth:`tell_untold` if it has not come yet
