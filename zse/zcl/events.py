@@ -192,7 +192,12 @@ class Untold(Generic[E]):
         if not told or self._stopped:
             return
         task = asyncio.get_running_loop().create_task(self.tell(told))
-        keep_task(self._soon, task, LOGGER, "events stored after a cancellation not told")
+        keep_task(
+            self._soon,
+            task,
+            LOGGER,
+            "events stored after a cancellation: telling or marking failed",
+        )
 
     def close(self) -> None:
         """At the start of the service's stop: :meth:`tell_soon` starts nothing from now on
