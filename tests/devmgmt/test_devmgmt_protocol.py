@@ -170,7 +170,7 @@ def test_event_configurations_are_bounded() -> None:
 
 def test_apply_by_event_group_takes_the_group_ids_high_octet() -> None:
     """Event Group ID 0x0300 is the events 0x03xx (the high octet, as an event id's; Silicon
-    Labs' device-management-server.c), not those of group 0x00."""
+    Labs' device-management-client.c), not those of group 0x00."""
     table = EventConfigurations({0x0003: 0x00, 0x0300: 0x00, 0x03C1: 0x01, 0x0604: 0x00})
     changed = table.apply(ConfigurationControl.APPLY_BY_EVENT_GROUP, 0x0300, 0x13)
     assert changed == [0x0300, 0x03C1]

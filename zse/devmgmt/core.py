@@ -609,7 +609,7 @@ class EventConfigurations:
                 )
         elif control is ConfigurationControl.APPLY_BY_EVENT_GROUP:
             # the group is the Event Group ID's high octet, as an event id's (0x0300: 0x03xx),
-            # as Silicon Labs' device-management-server.c reads it
+            # as Silicon Labs' device-management-client.c (the side that takes the command) reads it
             ids = [i for i in self.table if i >> 8 == int(value) >> 8]
         elif control is ConfigurationControl.APPLY_BY_LOG_TYPE:
             ids = [i for i, c in self.table.items() if c & 0x07 == int(value)]
