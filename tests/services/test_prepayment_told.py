@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.events.test_events_store_failure import CommitWaits
+from tests.events.test_events_store_failure import CommitWaits, FailingStore
 from tests.services.test_start_order import Port, frame
 from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
 from tests.store.helpers import killed_itself
@@ -29,13 +29,14 @@ from zse.prepayment.core import (
     event_from_record,
     event_record,
 )
-from zse.prepayment.service import PrepaymentServer
+from zse.prepayment.service import TICK_RETRY, PrepaymentServer
 from zse.prepayment.wire import Prepayment, TopUpResult
 from zse.records import Mismatch
 from zse.se.ids import PREPAYMENT, PrepaymentServerCommand, debt_attribute, top_up_attribute
 from zse.se.ids import PrepaymentAttribute as A
 from zse.store import Batch, Store
 from zse.zcl.codec import encode_command
+from zse.zcl.frame import ZclMessage
 
 START = 800_000_000
 IHD = "00:0d:6f:00:0e:00:00:01"
@@ -292,23 +293,51 @@ async def test_a_command_for_later_cancelled_during_its_transaction_is_made_at_i
     it, so it waited, stored, for some other input to the account (here: for ever)."""
     async with await AccountTransactionSlow.open(tmp_path / "esi.db") as store:
         assert isinstance(store, AccountTransactionSlow)
-        port = PrepayPort(9)
-        prepay = utility_commanded(port, store)
-        await prepay.start()
-        schema = Prepayment.ServerCommandDefs.set_overall_debt_cap.schema
-        payload = encode_command(
-            schema(
-                provider_id=1,
-                issuer_event_id=3,
-                implementation_date_time=prepay.clock() + 60,
-                overall_debt_cap=300,
-            )
-        )
-        cap = frame(PREPAYMENT, PrepaymentServerCommand.SET_OVERALL_DEBT_CAP, payload,
-                    from_server=False, ieee=IHD)  # fmt: skip
+        prepay, port, cap = await debt_cap_for_later(store)
         await cancelled_in_its_transaction(store, port.handlers[PREPAYMENT](cap))
         assert len(prepay.account.pending) == 1
         await asyncio.sleep(120)
+        assert (prepay.account.config.overall_debt_cap, prepay.account.pending) == (300, [])
+        await prepay.stop()
+
+
+async def debt_cap_for_later(store: Store) -> tuple[PrepaymentServer, PrepayPort, ZclMessage]:
+    """A started account on ``store``, on the loop's clock, and the utility's Set Overall
+    Debt Cap (300) taking effect a minute from now, not yet received."""
+    port = PrepayPort(9)
+    prepay = utility_commanded(port, store)
+    await prepay.start()
+    schema = Prepayment.ServerCommandDefs.set_overall_debt_cap.schema
+    payload = encode_command(
+        schema(
+            provider_id=1,
+            issuer_event_id=3,
+            implementation_date_time=prepay.clock() + 60,
+            overall_debt_cap=300,
+        )
+    )
+    cap = frame(PREPAYMENT, PrepaymentServerCommand.SET_OVERALL_DEBT_CAP, payload,
+                from_server=False, ieee=IHD)  # fmt: skip
+    return prepay, port, cap
+
+
+async def test_a_command_due_whose_write_fails_is_made_a_while_later(tmp_path) -> None:
+    """The Set Overall Debt Cap falls due and its write fails: the account is undone (as
+    stored) and the change taken again TICK_RETRY seconds later. Undone without a retry, it
+    waited for the account's next input (a reading, a command), which may never come."""
+    async with await FailingStore.open(tmp_path / "esi.db") as store:
+        assert isinstance(store, FailingStore)
+        prepay, port, cap = await debt_cap_for_later(store)
+        await port.handlers[PREPAYMENT](cap)
+        store.fail_next = True
+        await asyncio.sleep(61)  # due, its write failed
+        assert len(prepay.account.pending) == 1
+        assert prepay.account.config.overall_debt_cap != 300
+        await asyncio.sleep(TICK_RETRY)
+        assert (prepay.account.config.overall_debt_cap, prepay.account.pending) == (300, [])
+        await prepay.stop()
+    async with await Store.open(tmp_path / "esi.db") as store:
+        prepay, _, _ = await debt_cap_for_later(store)  # as stored: made once
         assert (prepay.account.config.overall_debt_cap, prepay.account.pending) == (300, [])
         await prepay.stop()
 

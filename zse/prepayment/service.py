@@ -83,6 +83,7 @@ from zse.zcl.timer import Timer
 
 __all__ = [
     "PREPAYMENT",
+    "TICK_RETRY",
     "PrepayStatus",
     "PrepaymentClient",
     "PrepaymentServer",
@@ -96,6 +97,10 @@ _USED: Final = "used"
 _REGISTERED: Final = "registered"
 #: The journal kind of an event stored with the account and not yet told.
 _TOLD: Final = "told"
+#: Seconds after which the account's step due (a command at its time, a debt recovery, the
+#: end of a friendly credit period) whose store write failed is taken again (zse's choice, as
+#: the meter's SUPPLY_RETRY: undone, it waited for the next input, which may never come).
+TICK_RETRY: Final = 30
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
 A = PrepaymentAttribute
 
@@ -172,7 +177,7 @@ class PrepaymentServer:
         self._stored_used: set[str] = set()
         self._stored_registered: dict[str, int] = {}
         self._timer = Timer("Prepayment server timer", logger=LOGGER)
-        self._timer.add(_Deadlines(self.account), self._due, clock=self.clock)
+        self._timer.add(_Deadlines(self.account), self._due, clock=self.clock, retry=TICK_RETRY)
         self._untold: Untold[PrepayEvent] = Untold(self._stream, self._mark_told)
 
     async def start(self, *, tell: bool = True) -> None:
@@ -229,7 +234,8 @@ class PrepaymentServer:
         await self._untold.stop()
 
     async def _due(self, _now: int) -> None:
-        """The account's deadline: :meth:`tick` (stored, undone if the store fails)."""
+        """The account's deadline: :meth:`tick` (stored; undone if the store fails, then
+        taken again :data:`TICK_RETRY` seconds later)."""
         await self.tick()
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
