@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.devmgmt.test_devmgmt_protocol import NOW
 from tests.devmgmt.test_devmgmt_start_time import HOUR, DmPort, set_at
-from tests.events.test_events_store_failure import CommitWaits
+from tests.events.test_events_store_failure import CommitWaits, FailingStore
 from tests.services.test_supply_told import TransactionSlow
 from zse.devmgmt.core import CustomerId, EventConfigurations, SiteId
 from zse.devmgmt.protocol import EventConfigurationChanged
-from zse.devmgmt.service import DeviceManagementClient, DeviceManagementServer
+from zse.devmgmt.service import STEP_RETRY, DeviceManagementClient, DeviceManagementServer
 from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER
 from zse.store import Store
 
@@ -28,11 +29,14 @@ class WaitingSlow(TransactionSlow):
     key = "event_configuration/waiting"
 
 
-def client(store: Store, now: list[int]) -> DeviceManagementClient:
+def client(
+    store: Store, now: list[int], clock: Callable[[], int] | None = None
+) -> DeviceManagementClient:
+    """The IHD's client on ``store`` at ``now[0]`` (or on ``clock``)."""
     return DeviceManagementClient(
         DmPort(1),
         server_ep=1,
-        clock=lambda: now[0],
+        clock=clock or (lambda: now[0]),
         configurations=EventConfigurations({0x0300: 0x00}),
         store=store,
     )
@@ -69,6 +73,41 @@ async def test_a_configuration_applied_as_a_stop_cancels_its_write_is_told(
         await last.start()
         assert last.protocol.waiting == []
         await last.stop()
+    assert len(told) == 1  # once
+
+
+async def test_a_configuration_due_whose_write_fails_is_put_back_and_applied_later(
+    tmp_path: Path,
+) -> None:
+    """An event configuration due at its time whose write fails: put back as stored (still
+    waiting, the table unchanged, nothing told) and applied STEP_RETRY seconds later, told
+    once. It was kept applied in memory, never told nor stored, never taken again: the next
+    restart applied and told it."""
+    path, now = tmp_path / "ihd.db", [NOW]
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    told: list[EventConfigurationChanged] = []
+    async with await FailingStore.open(path) as store:
+        assert isinstance(store, FailingStore)
+        ihd = client(store, now, lambda: NOW + int(loop.time() - began))
+        ihd.on_event(told.append)
+        await ihd.start()
+        await ihd.endpoint.handlers[DEVICE_MANAGEMENT_CLUSTER](set_at(NOW + HOUR, 7))
+        store.fail_next = True
+        await asyncio.sleep(HOUR + 1)  # due, its write failed
+        waiting = [w.issuer_event_id for w in ihd.protocol.waiting]
+        assert (told, waiting, ihd.protocol.configurations.get(0x0300)) == ([], [7], 0x00)
+        await asyncio.sleep(STEP_RETRY)
+        assert [(e.issuer_event_id, e.configuration) for e in told] == [(7, 0x13)]
+        assert (ihd.protocol.waiting, ihd.protocol.configurations.get(0x0300)) == ([], 0x13)
+        await ihd.stop()
+    now[0] = NOW + 2 * HOUR
+    async with await Store.open(path) as store:
+        again = client(store, now)
+        again.on_event(told.append)
+        await again.start()
+        assert again.protocol.waiting == []
+        await again.stop()
     assert len(told) == 1  # once
 
 

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from zigpy.zcl import foundation
 
@@ -43,9 +43,19 @@ from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 
-__all__ = ["DEVICE_MANAGEMENT_CLUSTER", "DeviceManagementClient", "DeviceManagementServer"]
+__all__ = [
+    "DEVICE_MANAGEMENT_CLUSTER",
+    "STEP_RETRY",
+    "DeviceManagementClient",
+    "DeviceManagementServer",
+]
 
 LOGGER = logging.getLogger(__name__)
+
+#: Seconds after which the client's step due (a change of tenancy / supplier taking effect,
+#: an event configuration applied at its time) whose store write failed is taken again
+#: (zse's choice, as the meter's SUPPLY_RETRY; put back, it waited for the next input).
+STEP_RETRY: Final = 30
 
 
 _APPLIED_SHAPE = MapOf(U32)
@@ -79,6 +89,39 @@ def _applied(
         return applied, waiting
 
     return load
+
+
+class _Due:
+    """The client's core as its timer drives it: what each timeout changed it from, so that
+    a step whose write did not land is put back (:meth:`put_back`), as stored."""
+
+    def __init__(self, protocol: DeviceManagementClientProtocol) -> None:
+        self.protocol = protocol
+        self._before: tuple[dict[str, int], list[WaitingConfiguration], bool, dict[int, int]]
+        self._before = ({}, [], False, {})
+
+    def next_deadline(self) -> int | None:
+        return self.protocol.next_deadline()
+
+    def handle_timeout(self, now: int) -> Step:
+        p = self.protocol
+        self._before = (
+            dict(p.kept.applied),
+            list(p.waiting),
+            p.waiting_changed,
+            dict(p.configurations.table),
+        )
+        return p.handle_timeout(now)
+
+    def put_back(self) -> None:
+        """The changes in effect, the configurations waiting and the event configuration as
+        they were before the last timeout."""
+        p = self.protocol
+        applied, p.waiting, p.waiting_changed, table = self._before
+        p.kept.applied.clear()
+        p.kept.applied.update(applied)
+        p.configurations.table.clear()
+        p.configurations.table.update(table)
 
 
 def _step(
@@ -280,7 +323,8 @@ class DeviceManagementClient:
         self.events = self._stream.events
         self._lock = asyncio.Lock()
         self._timer = Timer("Device Management client timer", logger=LOGGER)
-        self._timer.add(self.protocol, self._due, clock=self.clock, lock=self._lock)
+        self._timed = _Due(self.protocol)
+        self._timer.add(self._timed, self._due, clock=self.clock, lock=self._lock, retry=STEP_RETRY)
         self._remove: Callable[[], None] | None = None
 
     async def start(self) -> None:
@@ -368,7 +412,10 @@ class DeviceManagementClient:
         is committed first, so each is acted on once. A commit cancelled during its
         transaction (a stop), which the store carries out (:attr:`Batch.landed
         <zse.store.Batch.landed>`), tells them before it raises: stored as applied, they
-        were never told."""
+        were never told. A write that fails (or is cancelled before its transaction) puts
+        the step back, as stored, and raises: the timer takes it again :data:`STEP_RETRY`
+        seconds later (it was kept applied in memory, never told nor stored: the next
+        restart applied and told it)."""
         batch = Batch()
         if step.events:
             batch.put(self.namespace, "applied", dict(self.kept.applied))
@@ -378,5 +425,7 @@ class DeviceManagementClient:
             if batch.landed is not None:
                 for event in step.events:
                     self._stream.emit(event)
+            else:
+                self._timed.put_back()
             raise
         await carry_out(self.endpoint, step, self._stream.emit)
