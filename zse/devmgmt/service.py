@@ -42,6 +42,7 @@ from zse.zcl.endpoint import ZclPort, carry_out, request
 from zse.zcl.events import EventStream
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
+from zse.zcl.undo import PutBack
 
 __all__ = [
     "DEVICE_MANAGEMENT_CLUSTER",
@@ -91,37 +92,21 @@ def _applied(
     return load
 
 
-class _Due:
-    """The client's core as its timer drives it: what each timeout changed it from, so that
-    a step whose write did not land is put back (:meth:`put_back`), as stored."""
+_Saved = tuple[dict[str, int], list[WaitingConfiguration], bool, dict[int, int]]
 
-    def __init__(self, protocol: DeviceManagementClientProtocol) -> None:
-        self.protocol = protocol
-        self._before: tuple[dict[str, int], list[WaitingConfiguration], bool, dict[int, int]]
-        self._before = ({}, [], False, {})
 
-    def next_deadline(self) -> int | None:
-        return self.protocol.next_deadline()
+def _saved(p: DeviceManagementClientProtocol) -> _Saved:
+    """What a timeout of the client's core changes: the changes in effect, the event
+    configurations waiting (and whether they are unstored) and the event configuration."""
+    return dict(p.kept.applied), list(p.waiting), p.waiting_changed, dict(p.configurations.table)
 
-    def handle_timeout(self, now: int) -> Step:
-        p = self.protocol
-        self._before = (
-            dict(p.kept.applied),
-            list(p.waiting),
-            p.waiting_changed,
-            dict(p.configurations.table),
-        )
-        return p.handle_timeout(now)
 
-    def put_back(self) -> None:
-        """The changes in effect, the configurations waiting and the event configuration as
-        they were before the last timeout."""
-        p = self.protocol
-        applied, p.waiting, p.waiting_changed, table = self._before
-        p.kept.applied.clear()
-        p.kept.applied.update(applied)
-        p.configurations.table.clear()
-        p.configurations.table.update(table)
+def _restore(p: DeviceManagementClientProtocol, saved: _Saved) -> None:
+    applied, p.waiting, p.waiting_changed, table = saved
+    p.kept.applied.clear()
+    p.kept.applied.update(applied)
+    p.configurations.table.clear()
+    p.configurations.table.update(table)
 
 
 def _step(
@@ -323,7 +308,11 @@ class DeviceManagementClient:
         self.events = self._stream.events
         self._lock = asyncio.Lock()
         self._timer = Timer("Device Management client timer", logger=LOGGER)
-        self._timed = _Due(self.protocol)
+        self._timed = PutBack(
+            self.protocol,
+            functools.partial(_saved, self.protocol),
+            functools.partial(_restore, self.protocol),
+        )
         self._timer.add(self._timed, self._due, clock=self.clock, lock=self._lock, retry=STEP_RETRY)
         self._remove: Callable[[], None] | None = None
 
@@ -421,11 +410,11 @@ class DeviceManagementClient:
             batch.put(self.namespace, "applied", dict(self.kept.applied))
         try:
             await self._store_waiting(batch)
-        except BaseException:
+        except BaseException as exc:
             if batch.landed is not None:
                 for event in step.events:
                     self._stream.emit(event)
-            else:
+            elif isinstance(exc, Exception | asyncio.CancelledError):  # failed, or a stop's
                 self._timed.put_back()
             raise
         await carry_out(self.endpoint, step, self._stream.emit)
