@@ -10,10 +10,11 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from tests.events.test_events_store_failure import CommitWaits
+from tests.events.test_events_store_failure import CommitWaits, FailingStore
 from tests.services.test_messaging_restart import MESSAGE, han
 from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
-from zse.messaging.service import MessageConfirmed, MessagingClient, MessagingServer
+from zse.messaging.core import BoardEvent, MessageExpired
+from zse.messaging.service import STEP_RETRY, MessageConfirmed, MessagingClient, MessagingServer
 from zse.store import Store
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
@@ -70,3 +71,36 @@ async def test_a_message_whose_write_was_cancelled_is_written_with_the_next_comm
         await again.start()
         assert sorted(again.messages.messages) == served == [0x77, 0x78]
         again.stop()
+
+
+async def test_an_expiry_whose_write_fails_is_put_back_and_made_later(tmp_path: Path) -> None:
+    """A message's end whose write fails: the board is put back as stored (the message still
+    held, nothing told) and the end taken again STEP_RETRY seconds later, told once. It was
+    made in memory and never told (the next commit stored it; a restart before told it)."""
+    se, ep, address, clock, _ = await han(55)
+    server = MessagingServer(se, clock=clock)
+    await server.start()
+    path = tmp_path / "device.db"
+    told: list[BoardEvent] = []
+    async with await FailingStore.open(path) as store:
+        assert isinstance(store, FailingStore)
+        client = MessagingClient(ep, server_ep=SE_ENDPOINT_ID, clock=clock, store=store)
+        client.on_event(told.append)
+        await client.start(fetch=False)
+        await server.display(MESSAGE, device=address)
+        await asyncio.sleep(1)
+        store.fail_next = True
+        await asyncio.sleep(MESSAGE.duration_in_minutes * 60)  # its end, its write failed
+        assert [m.message_id for m in client.board.held()] == [MESSAGE.message_id]
+        assert not [e for e in told if isinstance(e, MessageExpired)]
+        await asyncio.sleep(STEP_RETRY)
+        assert (client.board.held(), [type(e) for e in told][-1:]) == ([], [MessageExpired])
+        await client.stop()
+    async with await Store.open(path) as store:
+        again = MessagingClient(ep, server_ep=SE_ENDPOINT_ID, clock=clock, store=store)
+        again.on_event(told.append)
+        await again.start(fetch=False)
+        assert again.board.held() == []
+        await again.stop()
+    assert len([e for e in told if isinstance(e, MessageExpired)]) == 1  # once
+    server.stop()

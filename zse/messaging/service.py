@@ -17,7 +17,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import zigpy.types as t
 from zigpy.zcl import foundation
@@ -53,9 +53,11 @@ from zse.zcl.endpoint import ZclPort, carry_out
 from zse.zcl.events import EventStream, Untold, collecting, in_hand
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
+from zse.zcl.undo import PutBack
 
 __all__ = [
     "MESSAGING",
+    "STEP_RETRY",
     "DeviceAddress",
     "MessageConfirmed",
     "MessagingClient",
@@ -66,6 +68,11 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+#: Seconds after which the client's board step due (a message starting or ending, a Cancel
+#: All Messages at its time) whose store write failed is taken again (zse's choice, as the
+#: meter's SUPPLY_RETRY; put back as stored, it waited for the next input).
+STEP_RETRY: Final = 30
 
 #: The statuses of a command the client's board acted on (stored before they are returned).
 _ACTED = (foundation.Status.SUCCESS, foundation.Status.NOT_FOUND)
@@ -454,6 +461,7 @@ class MessagingClient:
         self._pending: dict[int, dict[str, Any]] = {}  # journal seq -> confirmation record
         self._unstored = 0  # negative keys for confirmations owed without a store
         self._retry = _Retry(retry_interval)
+        self._board_due = PutBack(self.protocol, self._board_records, self._put_board)
         self._timer = self._new_timer()
 
     @property
@@ -674,7 +682,9 @@ class MessagingClient:
     def _new_timer(self) -> Timer:
         """The client's one timer: the board's deadlines (ZigBee time) and the re-sends."""
         timer = Timer("Messaging client timer", logger=LOGGER)
-        timer.add(self.protocol, self._expired, clock=self.clock, lock=self._lock)
+        timer.add(
+            self._board_due, self._expired, clock=self.clock, lock=self._lock, retry=STEP_RETRY
+        )
         timer.add(self._retry, self._resend)
         return timer
 
@@ -684,10 +694,28 @@ class MessagingClient:
         self._retry.owed(bool(self._pending), asyncio.get_running_loop().time())
         self._timer.update()
 
+    def _board_records(self) -> dict[str, Any]:
+        return self.board.to_records()
+
+    def _put_board(self, records: dict[str, Any]) -> None:
+        """The board as ``records`` hold it (as :meth:`start` loads it)."""
+        self.board = MessageBoard.from_records(
+            records, capacity=self.capacity, namespace=self.namespace
+        )
+
     async def _expired(self, step: Step) -> None:
-        """The board's timeout (lock held): store what changed, then tell the application."""
+        """The board's timeout (lock held): store what changed, then tell the application.
+        A write that fails (or is cancelled before its transaction) puts the board back as
+        stored and raises: the timer takes the step again :data:`STEP_RETRY` seconds later
+        (it was kept in memory, never told: the next commit stored it, a restart told it)."""
         if step.events:
-            await self._save()
+            batch = Batch()
+            try:
+                await self._save(batch=batch)
+            except (Exception, asyncio.CancelledError):  # failed, or a stop's cancel
+                if batch.landed is None:
+                    self._board_due.put_back()
+                raise
         await carry_out(self.endpoint, step, self._stream.emit)
 
     async def _resend(self, _: None) -> None:
