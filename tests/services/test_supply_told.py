@@ -19,7 +19,7 @@ from tests.services.test_start_order import Port
 from tests.store.helpers import killed_itself
 from zse.errors import StoreError
 from zse.metering.core import Readings
-from zse.metering.service import SUPPLY_RETRY, MeteringServer
+from zse.metering.service import SNAPSHOTS_RETRY, SUPPLY_RETRY, MeteringServer
 from zse.metering.snapshot_types import MeterSnapshotCause
 from zse.metering.supply import (
     ARMED,
@@ -365,6 +365,28 @@ async def test_a_supply_change_cancelled_during_its_transaction_leaves_a_snapsho
         await server.stop()
     again, _ = await restarted(path)
     assert again.snapshots.record() == taken
+
+
+async def test_a_snapshot_at_its_time_whose_write_fails_is_written_a_while_later(
+    tmp_path,
+) -> None:
+    """A planned snapshot taken at its time whose write fails stays due: written again
+    SNAPSHOTS_RETRY seconds later. It waited in memory for the next write of the snapshots
+    (the next snapshot, a command, the stop): a kill -9 meanwhile lost it."""
+    async with await FailingStore.open(tmp_path / "esi.db") as store:
+        assert isinstance(store, FailingStore)
+        server = timed_meter(store)
+        await server.start()
+        await server.plan_snapshot("tariff/1", server.clock() + 60, MeterSnapshotCause.General)
+        store.fail_next = True  # the snapshot's write at its time
+        await asyncio.sleep(61)
+        assert store.fail_next is False
+        taken = server.snapshots.record()
+        assert await store.get(server.namespace, "snapshots") != taken
+        await asyncio.sleep(SNAPSHOTS_RETRY)
+        assert await store.get(server.namespace, "snapshots") == taken
+        assert not server.snapshots.changed
+        await server.stop()
 
 
 def test_each_supply_event_goes_to_the_journal_and_back() -> None:

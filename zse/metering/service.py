@@ -100,6 +100,7 @@ from zse.zcl.timer import Afterwards, Timer
 
 __all__ = [
     "METERING",
+    "SNAPSHOTS_RETRY",
     "SUPPLY_RETRY",
     "AttributeUnsupported",
     "ClientEvent",
@@ -162,6 +163,35 @@ def _record(destination: Destination, config: ReportingConfig) -> dict[str, int]
 #: Seconds after which a supply change due whose store write failed is tried again (zse's
 #: choice: a disconnection or reconnection is late by at most this while the store recovers).
 SUPPLY_RETRY: Final = 30
+#: Seconds after which snapshots or samples taken at their time whose store write failed
+#: are written again (zse's choice, as :data:`SUPPLY_RETRY`).
+SNAPSHOTS_RETRY: Final = 30
+
+
+@dataclass(eq=False)
+class _SnapshotsDue:
+    """The snapshots at their time as the timer drives them: those a write failed to store
+    keep the failed deadline due (:attr:`unsaved`), so the timer's ``retry`` writes them
+    again, however far the next snapshot is (they waited for the next write, in memory)."""
+
+    snapshots: SnapshotCore
+    #: The deadline whose snapshots are in memory only, their write failed.
+    unsaved: int | None = None
+    _last: int | None = None
+
+    def next_deadline(self) -> int | None:
+        if not self.snapshots.changed:
+            self.unsaved = None  # another write stored them
+        times = [t for t in (self.snapshots.next_deadline(), self.unsaved) if t is not None]
+        return min(times, default=None)
+
+    def handle_timeout(self, now: int) -> bool:
+        self._last = self.next_deadline()
+        return self.snapshots.handle_timeout(now) or self.unsaved is not None
+
+    def failed(self) -> None:
+        """The write of the last timeout's snapshots failed: they stay due."""
+        self.unsaved = self._last
 
 
 @dataclass(eq=False)
@@ -296,7 +326,14 @@ class MeteringServer:
                 lock=self._lock,
                 retry=SUPPLY_RETRY,
             )
-        self._timer.add(self.snapshots, self._snapshots_due, clock=clock, lock=self._lock)
+        self._snapshots_timed = _SnapshotsDue(self.snapshots)
+        self._timer.add(
+            self._snapshots_timed,
+            self._snapshots_due,
+            clock=clock,
+            lock=self._lock,
+            retry=SNAPSHOTS_RETRY,
+        )
         self._untold: Untold[_MeterEvent] = Untold(self._stream, self._mark_told)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -739,8 +776,16 @@ class MeteringServer:
         self.snapshots.changed = kept[1]
 
     async def _snapshots_due(self, changed: bool) -> None:
+        """Store the snapshots and samples taken at their time. A write that fails leaves
+        them due (:class:`_SnapshotsDue`): written again :data:`SNAPSHOTS_RETRY` seconds
+        later (they were served from memory, unstored until some later write: lost by a
+        restart meanwhile)."""
         if changed:
-            await self._keep_snapshots()
+            try:
+                await self._keep_snapshots()
+            except Exception:
+                self._snapshots_timed.failed()
+                raise
 
     async def _keep_snapshots(self, batch: Batch | None = None) -> None:
         """Store the snapshots, schedules and samples when they changed (in ``batch``),
