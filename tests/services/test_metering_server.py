@@ -18,6 +18,7 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from tests.events.test_events_store_failure import FailingStore
 from tests.metering.test_meter_protocol import INT24, UINT48, record
 from tests.services.test_drlc_persistence import OPEN, close_stores
 from zse.installcode import InstallCode
@@ -176,6 +177,24 @@ async def test_get_profile_over_the_air() -> None:
     # poll (at 30 s) to the last one in it (at 870 s), the next ones 900 Wh each
     assert list(answer.intervals) == [900, 900, 840]
     await server.stop()
+
+
+async def test_a_profile_whose_write_fails_is_written_with_the_next_poll(tmp_path) -> None:
+    """Intervals closed by a poll whose write fails are written with the next poll (30 s
+    later). They waited in memory for the next interval to close (15 minutes here): a
+    kill -9 meanwhile lost them."""
+    async with await FailingStore.open(tmp_path / "meter.db") as store:
+        assert isinstance(store, FailingStore)
+        server, _, _ = await han(44, source=Load(3600), profile_period=3, store=store)
+        await server.start()
+        await asyncio.sleep(900 - 30 - 1)  # the poll before the first interval closes
+        store.fail_next = True
+        await asyncio.sleep(30)  # the poll that closes it: its write failed
+        assert store.fail_next is False
+        assert await store.get(server.namespace, "profile") != server.core.snapshot()
+        await asyncio.sleep(30)
+        assert await store.get(server.namespace, "profile") == server.core.snapshot()
+        await server.stop()
 
 
 async def test_fast_poll_polls_faster_until_its_end() -> None:

@@ -309,6 +309,8 @@ class MeteringServer:
         self._lock = asyncio.Lock()
         #: A reading was taken or a stored profile loaded: later readings are updates.
         self._begun = False
+        #: The profile's last write failed: written with the next reading.
+        self._unsaved = False
         self._served: set[int] = set()
         self._removers: list[Callable[[], None]] = []
         #: Told the time of each reading taken (polled or fed), once the core has it.
@@ -550,14 +552,18 @@ class MeteringServer:
 
     async def _keep_profile(self, before: int) -> None:
         """Store the profile when intervals closed since the open one ended at ``before``
-        (a reading or a Get Profile closes them), before anything depending on them is sent."""
-        if self.store is not None and self.core.interval_end != before:
+        (a reading or a Get Profile closes them), before anything depending on them is sent;
+        or when its last write failed (written with the next reading, a poll at the latest
+        one update period later: it waited for the next interval to close, in memory)."""
+        if self.store is not None and (self.core.interval_end != before or self._unsaved):
+            self._unsaved = True
             await self._store_profile()
 
     async def _store_profile(self) -> None:
         """Store the profile and the readings held (the record ``profile``)."""
         assert self.store is not None
         await self.store.commit(Batch().put(self.namespace, _PROFILE_KEY, self.core.snapshot()))
+        self._unsaved = False
 
     def _serve_attributes(self) -> None:
         """Answer Read Attributes for every attribute the core (or supply control) holds a
