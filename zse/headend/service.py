@@ -42,6 +42,7 @@ from zse.headend.core import (
     DEVICE_TYPES,
     GIVE_UP,
     REFUSED_IN_USE,
+    RETRY_SCHEDULE,
     HeadendError,
     LoadControlRequest,
     MessageRequest,
@@ -993,7 +994,10 @@ class Headend:
         tried again) with the ESI's reason as its detail. A cancelled send's Cancel not
         acknowledged yet is sent again, the due Cancels together too, once the copies were
         tried. A delivery that fails (a store write) keeps none of the round's Cancels from
-        going out; its error is raised after them."""
+        going out; its error is raised after them, and its copy is tried again after the
+        back-off's first step (:data:`~zse.headend.core.RETRY_SCHEDULE`): taken from the
+        retries, its outcome not written, it was tried again only after a restart (a copy
+        delivered stayed ``offline`` meanwhile)."""
         cancels: list[OutcomeRecord] = []
         deliveries: list[OutcomeRecord] = []
         for send_id, device in due:
@@ -1008,7 +1012,12 @@ class Headend:
             deliveries.append(record)
 
         async def deliver(record: OutcomeRecord) -> None:
-            await self._deliver(record.send, record.device)
+            try:
+                await self._deliver(record.send, record.device)
+            except Exception:
+                again = asyncio.get_running_loop().time() + RETRY_SCHEDULE[0]
+                self.retries.schedule(record.send, record.device, again)
+                raise
 
         failure: Exception | None = None
         try:
