@@ -12,10 +12,12 @@ from zigpy.exceptions import ControllerException
 
 from tests.roles.han_builder import EUIS, build, close, restarted
 from zse.cbke.service import KeyEstablishmentFailed, establish_key
+from zse.errors import StoreError
 from zse.installcode import InstallCode, parse_eui64
 from zse.provisioning import LifecycleEvent, LifecycleState
-from zse.roles.esi import EsiEvent, KeyEstablished, LifecycleChanged
+from zse.roles.esi import TIMEOUT_RETRY, EsiEvent, KeyEstablished, LifecycleChanged
 from zse.sim import JoinRefused, SimControllerApplication
+from zse.store import Batch
 
 S = LifecycleState
 
@@ -158,6 +160,34 @@ async def test_a_device_never_seen_leaving_is_recorded_removed_and_can_be_regist
     record = await han.esi.provision(EUIS["ihd"], str(InstallCode.generate()))
     assert record is not None
     assert record.state is S.PENDING_PROVISIONING
+    await close(han)
+
+
+async def test_a_time_out_whose_write_fails_is_taken_again(tmp_path, monkeypatch):
+    """A device never seen leaving whose time-out cannot be written (the registry's store
+    fails once) is timed out again TIMEOUT_RETRY seconds later. Taken from the watch, it
+    stayed being removed until a restart."""
+    han = await build(tmp_path, deprovision_timeout=3600)
+    await keyed(han, "ihd")
+    han.air.silence(han.devices["ihd"].device)
+    await han.esi.deprovision(EUIS["ihd"])
+    store = han.registry.store
+    commit, refused = store.commit, []
+
+    async def failing(batch: Batch) -> list[int]:
+        if not refused and "timed_out" in repr(batch._ops):
+            refused.append(batch)
+            raise StoreError("the disk is full (on purpose)")
+        return await commit(batch)
+
+    monkeypatch.setattr(store, "commit", failing)
+    await asyncio.sleep(3600 + 10)  # timed out, its write failed
+    assert refused
+    assert han.esi.device(EUIS["ihd"]).state is S.PENDING_DEPROVISIONING
+    await asyncio.sleep(TIMEOUT_RETRY)
+    await han.esi.settle()
+    assert han.esi.device(EUIS["ihd"]).state is S.DEPROVISION_COMPLETE
+    assert [e for e, *_ in await trail(han, "ihd")].count("timed_out") == 1
     await close(han)
 
 

@@ -412,6 +412,18 @@ class PendingWatch:
         else:
             self._watched.pop(key, None)
 
+    def again(self, eui64: str, state: LifecycleState, at: float) -> None:
+        """The time-out of ``eui64`` (in ``state``, as the registry holds it) could not be
+        written: due again at ``at``. A state that is not pending is not watched."""
+        current = self._watched.get(eui64)
+        if current is not None and current.state is state:
+            current.ends, current.reported = at, False
+        elif current is None and state in (
+            LifecycleState.PENDING_PROVISIONING,
+            LifecycleState.PENDING_DEPROVISIONING,
+        ):
+            self._watched[eui64] = _Watched(state, at)
+
     def admitted(self, eui64: str, now: float) -> None:
         """A new admission window for a device pending provisioning: its time starts again."""
         current = self._watched.get(eui64)

@@ -27,6 +27,7 @@ accepted as input.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -153,6 +154,7 @@ from zse.zcl.timer import Timer
 
 __all__ = [
     "MAX_PERMIT_SECONDS",
+    "TIMEOUT_RETRY",
     "CalendarCancelSent",
     "CalendarSent",
     "DeviceJoined",
@@ -190,6 +192,9 @@ _PERMIT_RETURN_WAIT = 5.0
 #: on the simulator). A step runs a registry write and at most one radio request (a permit, a
 #: ZDO leave), each bounded by its own timeout well below this.
 SETTLE_TIMEOUT = 300.0
+#: Seconds after which a pending device's time-out whose registry write failed is taken again
+#: (zse's choice, as the meter's SUPPLY_RETRY).
+TIMEOUT_RETRY: Final = 30
 
 LOGGER = logging.getLogger(__name__)
 
@@ -2104,8 +2109,24 @@ class EnergyServiceInterface:
             if item.event is None:
                 self._spawn(self._leave(parse_eui64(item.eui64)))
             else:
-                name = device_name(parse_eui64(item.eui64))
-                self._spawn(self._follow(name, item.event, item.detail))
+                self._spawn(self._timed_out(item))
+
+    async def _timed_out(self, item: Due) -> None:
+        """A pending device's time is up (TIMED_OUT). A registry write that fails leaves it
+        due again :data:`TIMEOUT_RETRY` seconds later (taken from the watch, it waited for
+        a restart: a device never seen leaving stayed being removed meanwhile)."""
+        assert item.event is not None
+        name = device_name(parse_eui64(item.eui64))
+        try:
+            await self._follow(name, item.event, item.detail)
+        except Exception:
+            registry = self._need_registry()
+            with contextlib.suppress(RegistryError):
+                state = registry.get(name).state  # as stored
+                at = asyncio.get_running_loop().time() + TIMEOUT_RETRY
+                self._watch.again(item.eui64, state, at)
+                self._timer.update()
+            raise
 
     async def _addressed(self, ieee: t.EUI64, nwk: int) -> None:
         """``ieee`` is at ``nwk`` now: the meter's reporting records follow a device whose
