@@ -42,6 +42,20 @@ def client(
     )
 
 
+async def restarted_tells_nothing(
+    path: Path, now: list[int], told: list[EventConfigurationChanged]
+) -> None:
+    """The client restarted on the store at ``path``: nothing waits, and it tells nothing
+    more than ``told`` holds already (one configuration applied, told once)."""
+    async with await Store.open(path) as store:
+        last = client(store, now)
+        last.on_event(told.append)
+        await last.start()
+        assert last.protocol.waiting == []
+        await last.stop()
+    assert len(told) == 1  # once
+
+
 async def test_a_configuration_applied_as_a_stop_cancels_its_write_is_told(
     tmp_path: Path,
 ) -> None:
@@ -67,13 +81,7 @@ async def test_a_configuration_applied_as_a_stop_cancels_its_write_is_told(
         store.go.set()
         await stopping
     assert [(e.issuer_event_id, e.configuration) for e in told] == [(7, 0x13)]
-    async with await Store.open(path) as store:
-        last = client(store, now)
-        last.on_event(told.append)
-        await last.start()
-        assert last.protocol.waiting == []
-        await last.stop()
-    assert len(told) == 1  # once
+    await restarted_tells_nothing(path, now, told)
 
 
 async def test_a_configuration_due_whose_write_fails_is_put_back_and_applied_later(
@@ -102,13 +110,7 @@ async def test_a_configuration_due_whose_write_fails_is_put_back_and_applied_lat
         assert (ihd.protocol.waiting, ihd.protocol.configurations.get(0x0300)) == ([], 0x13)
         await ihd.stop()
     now[0] = NOW + 2 * HOUR
-    async with await Store.open(path) as store:
-        again = client(store, now)
-        again.on_event(told.append)
-        await again.start()
-        assert again.protocol.waiting == []
-        await again.stop()
-    assert len(told) == 1  # once
+    await restarted_tells_nothing(path, now, told)
 
 
 async def test_a_publication_whose_write_was_cancelled_is_written_with_the_next_commit(
