@@ -533,7 +533,8 @@ class Store:
         transaction begins is not carried out; one cancelled during it is (the transaction
         holds other callers' batches too), as one cancelled just after its COMMIT always was:
         the call then waits for the transaction's end before it raises its CancelledError
-        (a second cancellation raises at once), so that :attr:`Batch.landed` says whether the
+        (however often it is cancelled meanwhile: a transaction's time is bounded, by the disk
+        or PostgreSQL's ``command_timeout``), so that :attr:`Batch.landed` says whether the
         batch is stored.
         """
         if not batch._ops:
@@ -548,9 +549,13 @@ class Store:
             return await asyncio.shield(done)
         except asyncio.CancelledError:
             begun = all(waiting is not batch for waiting, _ in self._waiting)  # taken
-            if begun and not done.done():  # under way: carried out, its end awaited
-                with contextlib.suppress(Exception):  # failed: landed stays None
+            while begun and not done.done():  # under way: carried out, its end awaited,
+                try:  # however often the caller is cancelled meanwhile (its time is bounded)
                     await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    continue  # again (or the loop ends: ``done`` settled, cancelled)
+                except Exception:  # failed: landed stays None
+                    break
             done.cancel()  # not begun: skipped (_take_waiting)
             raise
 

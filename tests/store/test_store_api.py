@@ -11,7 +11,7 @@ import pytest
 
 from tests.store.helpers import UNDER_WAY, count_transactions, one_transaction_busy
 from zse.errors import StoreError
-from zse.store import APPLICATION_ID, SCHEMA_VERSION, Batch, Store
+from zse.store import APPLICATION_ID, SCHEMA_VERSION, Batch, Store, StoreView
 
 
 async def test_records_round_trip_json_and_bytes(place):
@@ -282,6 +282,20 @@ async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the
         assert [(e.seq, e.value) for e in await store.unreported("g")] == [(seq - 1, 1), (seq, 2)]
 
 
+async def in_its_transaction(
+    store: Store, owner: Store | StoreView, batch: Batch
+) -> asyncio.Future[list[int]]:
+    """``owner.commit(batch)`` (``owner``: ``store`` or a view of it), its transaction under
+    way once this returns (it waited for another one, then began)."""
+    first = await one_transaction_busy(store)
+    committing = asyncio.ensure_future(owner.commit(batch))
+    await asyncio.sleep(0)  # waiting
+    await first  # its transaction begins at once
+    assert store._lock.locked()
+    assert store._waiting == []
+    return committing
+
+
 @UNDER_WAY
 async def test_a_commit_cancelled_during_its_transaction_raises_once_it_landed(place):
     """The cancelled call waits for the transaction's end before its CancelledError, and its
@@ -298,13 +312,8 @@ async def test_a_commit_cancelled_during_its_transaction_raises_once_it_landed(p
                 await late
             await first
             assert skipped.landed is None
-            first = await one_transaction_busy(store)
             under_way = Batch().append("g", "k", 1)
-            cancelled = asyncio.ensure_future(owner.commit(under_way))
-            await asyncio.sleep(0)  # waiting
-            await first  # its transaction begins at once
-            assert store._lock.locked()
-            assert store._waiting == []
+            cancelled = await in_its_transaction(store, owner, under_way)
             assert under_way.landed is None
             cancelled.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -313,6 +322,24 @@ async def test_a_commit_cancelled_during_its_transaction_raises_once_it_landed(p
             assert len(under_way.landed) == 1
             assert await owner.load("g") == {}
             assert [e.seq for e in await owner.unreported("g")][-1:] == under_way.landed
+
+
+@UNDER_WAY
+async def test_a_commit_cancelled_again_during_its_transaction_still_waits_for_its_end(place):
+    """Cancelled twice (a stop, then the loop's shutdown or a time-out) while its transaction
+    runs: the call still waits for the transaction's end, and its batch says it landed. It
+    raised at the second cancellation with ``landed`` None though the batch was then stored:
+    the caller put its change back (or took it again), its events told twice."""
+    async with await Store.open(place("s.db")) as store:
+        under_way = Batch().append("g", "k", 1)
+        cancelled = await in_its_transaction(store, store, under_way)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert under_way.landed is not None
+        assert [e.seq for e in await store.unreported("g")] == under_way.landed
 
 
 class SlowAlone(Store):
