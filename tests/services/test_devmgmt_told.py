@@ -14,7 +14,11 @@ from pathlib import Path
 from tests.devmgmt.test_devmgmt_protocol import NOW
 from tests.devmgmt.test_devmgmt_start_time import HOUR, DmPort, set_at
 from tests.events.test_events_store_failure import CommitWaits, FailingStore
-from tests.services.test_supply_told import TransactionSlow
+from tests.services.test_supply_told import (
+    TransactionSlow,
+    slow_next,
+    stopped_in_its_transaction,
+)
 from zse.devmgmt.core import CustomerId, EventConfigurations, SiteId
 from zse.devmgmt.protocol import EventConfigurationChanged
 from zse.devmgmt.service import STEP_RETRY, DeviceManagementClient, DeviceManagementServer
@@ -71,15 +75,9 @@ async def test_a_configuration_applied_as_a_stop_cancels_its_write_is_told(
         assert isinstance(store, WaitingSlow)
         again = client(store, now)
         again.on_event(told.append)
-        store.begun, store.go = asyncio.Event(), asyncio.Event()
-        store.slow = True
+        slow_next(store)
         await again.start()
-        await store.begun.wait()  # applied, its commit under way
-        stopping = asyncio.ensure_future(again.stop())
-        await asyncio.sleep(1)  # the stop cancelled it: it waits for its transaction
-        assert not stopping.done()
-        store.go.set()
-        await stopping
+        await stopped_in_its_transaction(store, again.stop, armed=True)  # applied at start
     assert [(e.issuer_event_id, e.configuration) for e in told] == [(7, 0x13)]
     await restarted_tells_nothing(path, now, told)
 

@@ -7,20 +7,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from tests.events.test_events_store_failure import CommitWaits, FailingStore
 from tests.services.test_messaging_restart import MESSAGE, han
-from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
+from tests.services.test_supply_told import (
+    TransactionSlow,
+    cancelled_in_its_transaction,
+    stopped_in_its_transaction,
+)
 from zse.messaging.core import BoardEvent, MessageExpired
 from zse.messaging.service import STEP_RETRY, MessageConfirmed, MessagingClient, MessagingServer
 from zse.store import Store
 from zse.zcl.se_endpoint import SE_ENDPOINT_ID
 
+S = TypeVar("S", bound=Store)
+
 
 class ConfirmSlow(TransactionSlow):
     key = "confirm"
+
+
+class BoardSlow(TransactionSlow):
+    key = "board"
 
 
 async def test_a_confirmation_cancelled_during_its_transaction_is_sent(tmp_path: Path) -> None:
@@ -73,29 +85,28 @@ async def test_a_message_whose_write_was_cancelled_is_written_with_the_next_comm
         again.stop()
 
 
-async def test_an_expiry_whose_write_fails_is_put_back_and_made_later(tmp_path: Path) -> None:
-    """A message's end whose write fails: the board is put back as stored (the message still
-    held, nothing told) and the end taken again STEP_RETRY seconds later, told once. It was
-    made in memory and never told (the next commit stored it; a restart before told it)."""
-    se, ep, address, clock, _ = await han(55)
+async def expired_once(
+    tmp_path: Path,
+    seed: int,
+    kind: type[S],
+    at_end: Callable[[MessagingClient, S, list[BoardEvent]], Awaitable[None]],
+) -> None:
+    """A message shown by a device's client on a ``kind`` store, then ``at_end`` (its end,
+    as the store writes it; the client stopped): restarted, the client holds nothing, and
+    its MessageExpired was told once."""
+    se, ep, address, clock, _ = await han(seed)
     server = MessagingServer(se, clock=clock)
     await server.start()
     path = tmp_path / "device.db"
     told: list[BoardEvent] = []
-    async with await FailingStore.open(path) as store:
-        assert isinstance(store, FailingStore)
+    async with await kind.open(path) as store:
+        assert isinstance(store, kind)
         client = MessagingClient(ep, server_ep=SE_ENDPOINT_ID, clock=clock, store=store)
         client.on_event(told.append)
         await client.start(fetch=False)
         await server.display(MESSAGE, device=address)
         await asyncio.sleep(1)
-        store.fail_next = True
-        await asyncio.sleep(MESSAGE.duration_in_minutes * 60)  # its end, its write failed
-        assert [m.message_id for m in client.board.held()] == [MESSAGE.message_id]
-        assert not [e for e in told if isinstance(e, MessageExpired)]
-        await asyncio.sleep(STEP_RETRY)
-        assert (client.board.held(), [type(e) for e in told][-1:]) == ([], [MessageExpired])
-        await client.stop()
+        await at_end(client, store, told)
     async with await Store.open(path) as store:
         again = MessagingClient(ep, server_ep=SE_ENDPOINT_ID, clock=clock, store=store)
         again.on_event(told.append)
@@ -104,3 +115,35 @@ async def test_an_expiry_whose_write_fails_is_put_back_and_made_later(tmp_path: 
         await again.stop()
     assert len([e for e in told if isinstance(e, MessageExpired)]) == 1  # once
     server.stop()
+
+
+async def test_an_expiry_whose_write_fails_is_put_back_and_made_later(tmp_path: Path) -> None:
+    """A message's end whose write fails: the board is put back as stored (the message still
+    held, nothing told) and the end taken again STEP_RETRY seconds later, told once. It was
+    made in memory and never told (the next commit stored it; a restart before told it)."""
+
+    async def fails(client: MessagingClient, store: FailingStore, told: list[BoardEvent]) -> None:
+        store.fail_next = True
+        await asyncio.sleep(MESSAGE.duration_in_minutes * 60)  # its end, its write failed
+        assert [m.message_id for m in client.board.held()] == [MESSAGE.message_id]
+        assert not [e for e in told if isinstance(e, MessageExpired)]
+        await asyncio.sleep(STEP_RETRY)
+        assert (client.board.held(), [type(e) for e in told][-1:]) == ([], [MessageExpired])
+        await client.stop()
+
+    await expired_once(tmp_path, 55, FailingStore, fails)
+
+
+async def test_an_expiry_whose_write_a_stop_cancelled_during_its_transaction_is_told(
+    tmp_path: Path,
+) -> None:
+    """A message's end whose write a stop cancels once its transaction has begun, which the
+    store carries out (:attr:`zse.store.Batch.landed`): its MessageExpired is told before
+    the stop ends, and not again after the restart. It was stored as ended and never told,
+    before or after the restart (the restart tells only what is shown)."""
+
+    async def stopped(client: MessagingClient, store: BoardSlow, told: list[BoardEvent]) -> None:
+        await stopped_in_its_transaction(store, client.stop)  # at the message's end
+        assert [type(e) for e in told][-1:] == [MessageExpired]
+
+    await expired_once(tmp_path, 56, BoardSlow, stopped)

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -294,6 +294,28 @@ async def cancelled_in_its_transaction(store: TransactionSlow, call: Awaitable[A
         store.go.set()
     with pytest.raises(asyncio.CancelledError):
         await change
+
+
+def slow_next(store: TransactionSlow) -> None:
+    """``store``'s next transaction writing its ``key`` waits, once begun, for ``go``."""
+    store.begun, store.go = asyncio.Event(), asyncio.Event()
+    store.slow = True
+
+
+async def stopped_in_its_transaction(
+    store: TransactionSlow, stop: Callable[[], Awaitable[None]], *, armed: bool = False
+) -> None:
+    """A service's own write to ``store`` (a timed step; ``armed``: :func:`slow_next` was
+    called already), its transaction begun, and ``stop`` called meanwhile: the stop, which
+    cancels it, ends only once the transaction has."""
+    if not armed:
+        slow_next(store)
+    await store.begun.wait()
+    stopping = asyncio.ensure_future(stop())
+    await asyncio.sleep(1)  # the stop cancelled it: it waits for its transaction
+    assert not stopping.done()
+    store.go.set()
+    await stopping
 
 
 async def test_a_change_cancelled_during_its_transaction_is_kept_as_stored(tmp_path) -> None:

@@ -705,15 +705,22 @@ class MessagingClient:
 
     async def _expired(self, step: Step) -> None:
         """The board's timeout (lock held): store what changed, then tell the application.
-        A write that fails (or is cancelled before its transaction) puts the board back as
-        stored and raises: the timer takes the step again :data:`STEP_RETRY` seconds later
-        (it was kept in memory, never told: the next commit stored it, a restart told it)."""
+        A write cancelled during its transaction (a stop), which the store carries out
+        (:attr:`Batch.landed <zse.store.Batch.landed>`), tells the step's events before it
+        raises: stored, they were never told (a restart tells only what is shown, not a
+        message's end). A write that fails (or is cancelled before its transaction) puts the
+        board back as stored and raises: the timer takes the step again :data:`STEP_RETRY`
+        seconds later (it was kept in memory, never told: the next commit stored it, a
+        restart told it)."""
         if step.events:
             batch = Batch()
             try:
                 await self._save(batch=batch)
-            except (Exception, asyncio.CancelledError):  # failed, or a stop's cancel
-                if batch.landed is None:
+            except BaseException as exc:
+                if batch.landed is not None:
+                    for event in step.events:
+                        self._stream.emit(event)
+                elif isinstance(exc, Exception | asyncio.CancelledError):  # failed, or a stop's
                     self._board_due.put_back()
                 raise
         await carry_out(self.endpoint, step, self._stream.emit)
