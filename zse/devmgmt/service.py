@@ -411,10 +411,6 @@ class DeviceManagementClient:
         try:
             await self._store_waiting(batch)
         except BaseException as exc:
-            if batch.landed is not None:
-                for event in step.events:
-                    self._stream.emit(event)
-            elif isinstance(exc, Exception | asyncio.CancelledError):  # failed, or a stop's
-                self._timed.put_back()
+            self._timed.write_raised(batch.landed, exc, step.events, self._stream.emit)
             raise
         await carry_out(self.endpoint, step, self._stream.emit)

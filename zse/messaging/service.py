@@ -717,11 +717,7 @@ class MessagingClient:
             try:
                 await self._save(batch=batch)
             except BaseException as exc:
-                if batch.landed is not None:
-                    for event in step.events:
-                        self._stream.emit(event)
-                elif isinstance(exc, Exception | asyncio.CancelledError):  # failed, or a stop's
-                    self._board_due.put_back()
+                self._board_due.write_raised(batch.landed, exc, step.events, self._stream.emit)
                 raise
         await carry_out(self.endpoint, step, self._stream.emit)
 

@@ -9,7 +9,8 @@ then (zse's own shape, as the meter's supply changes and the DRLC client's table
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from zse.zcl.timer import Timed
@@ -43,3 +44,21 @@ class PutBack(Generic[_R, _S]):
         """The core as it was before its last timeout (once: a second call does nothing)."""
         if self._saved:
             self._restore(self._saved.pop())
+
+    def write_raised(
+        self,
+        landed: Sequence[int] | None,
+        exc: BaseException,
+        events: Iterable[Any],
+        emit: Callable[[Any], object],
+    ) -> None:
+        """The write of the last timeout's change raised ``exc``: carried out all the same
+        (``landed``: :attr:`Batch.landed <zse.store.Batch.landed>`, cancelled during its
+        transaction) -> its ``events`` each handed to ``emit``, as stored; failed, or cancelled
+        before its transaction -> :meth:`put_back` (the timer's ``retry`` takes it again);
+        anything else (a process dying) is left as it is."""
+        if landed is not None:
+            for event in events:
+                emit(event)
+        elif isinstance(exc, Exception | asyncio.CancelledError):
+            self.put_back()
