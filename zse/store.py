@@ -77,6 +77,7 @@ __all__ = [
     "StoreView",
     "close_keeping",
     "hold_virtual_clock",
+    "write_at_stop",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -121,6 +122,19 @@ async def close_keeping(close: Callable[[], Awaitable[object]], where: str) -> N
     except Exception as exc:  # the original is the one to see (a CancelledError at Ctrl-C)
         said = redact_location(str(exc) or type(exc).__name__)
         LOGGER.warning("%s: close after a failed start failed too: %s", where, said)
+
+
+async def write_at_stop(write: Callable[[], Awaitable[object]], what: str) -> None:
+    """At a service's stop: ``write()``, the one commit of the changes it holds for its next
+    commit (those of a write that failed, or was cancelled before its transaction), which no
+    later commit would carry now. A :class:`~zse.errors.StoreError` is logged as one line
+    (``what``: the service; the error names the store without its password, and no value
+    written) and the changes are left as a failed write leaves them: to the next commit of
+    this object, none after a restart (zse's choice, as the meter's stop)."""
+    try:
+        await write()
+    except StoreError as exc:
+        LOGGER.warning("%s: the changes held for the next commit not stored at stop: %s", what, exc)
 
 
 async def _connect(location: str | os.PathLike[str]) -> Engine:

@@ -59,7 +59,7 @@ async def restarted(path: Path) -> list[object]:
         await mirrors.start()
         assert mirrors.pool.notifications(10).flags == {}  # cleared, as the meter was told
         assert await store.unreported(NAMESPACE) == []
-        mirrors.stop()
+        await mirrors.stop()
     air.close()
     return told
 

@@ -130,10 +130,10 @@ async def test_a_publication_whose_write_was_cancelled_is_written_with_the_next_
             await publish
         await server.publish(CIN)
         served = server.published.to_records()
-        server.stop()
+        await server.stop()
     async with await Store.open(path) as store:
         again = DeviceManagementServer(DmPort(1), clock=lambda: NOW, store=store)
         await again.start()
         assert again.published.to_records() == served
         assert sorted(served) == ["cin", "site_id"]
-        again.stop()
+        await again.stop()

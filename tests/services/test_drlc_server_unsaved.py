@@ -62,11 +62,11 @@ async def test_a_report_not_written_is_written_and_told_with_the_next_commit(
         await asyncio.sleep(1)
         assert [(r.device, r.report.event_status, r.new) for r in told] == expected
         assert await store.unreported(server.namespace) == []
-        server.stop()
+        await server.stop()
     async with await Store.open(path) as store:
         again = DrlcServer(Port(9), clock=lambda: START, store=store)
         again.on_event(told.append)
         await again.start()
         assert again.core.view(7)[LCD].status == 0x01
         assert sum(r.new for r in told) == 1  # told once
-        again.stop()
+        await again.stop()

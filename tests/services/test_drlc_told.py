@@ -77,7 +77,7 @@ async def held_then_live(
         await port.handlers[cluster](live)
         assert await store.unreported(server.namespace) == []
         if isinstance(server, MessagingServer):  # its timer (the DRLC server has no stop)
-            server.stop()
+            await server.stop()
     return told
 
 

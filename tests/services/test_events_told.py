@@ -73,7 +73,7 @@ async def restarted(path: Any) -> tuple[EventsServer, list[object]]:
         events.on_event(told.append)
         await events.start()
         assert await store.unreported(events.namespace) == []
-        events.stop()
+        await events.stop()
     return events, told
 
 
@@ -142,6 +142,6 @@ async def test_a_clear_stored_after_its_handler_was_cancelled_is_told_at_once(tm
         assert [type(e) for e in told if isinstance(e, EventLogClearRequested)] == [
             EventLogClearRequested
         ]
-        events.stop()
+        await events.stop()
     _, after = await restarted(path)
     assert after == []  # told once

@@ -54,7 +54,7 @@ async def test_a_confirmation_cancelled_during_its_transaction_is_sent(tmp_path:
         assert [e.message.message_id for e in told] == [MESSAGE.message_id]
         assert await store.unreported(client.namespace) == []
         await client.stop()
-    server.stop()
+    await server.stop()
 
 
 async def test_a_message_whose_write_was_cancelled_is_written_with_the_next_commit(
@@ -77,12 +77,12 @@ async def test_a_message_whose_write_was_cancelled_is_written_with_the_next_comm
             await display
         await server.display(replace(MESSAGE, message_id=0x78), device=address)
         served = sorted(server.messages.messages)
-        server.stop()
+        await server.stop()
     async with await Store.open(path) as store:
         again = MessagingServer(se, clock=clock, store=store)
         await again.start()
         assert sorted(again.messages.messages) == served == [0x77, 0x78]
-        again.stop()
+        await again.stop()
 
 
 async def expired_once(
@@ -114,7 +114,7 @@ async def expired_once(
         assert again.board.held() == []
         await again.stop()
     assert len([e for e in told if isinstance(e, MessageExpired)]) == 1  # once
-    server.stop()
+    await server.stop()
 
 
 async def test_an_expiry_whose_write_fails_is_put_back_and_made_later(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ async def test_messaging_server_starts_without_the_bad_message(place):
     seen = reported(store)
     server = MessagingServer(se, clock=clock, store=store)
     await server.start()
-    server.stop()
+    await server.stop()
     assert sorted(server.messages.messages) == [1]
     assert [(q.origin, q.key) for q in seen] == [("record", "msg/00000002"), ("journal", "1")]
     assert seen[1].reason == ".nwk: expected int, got str"

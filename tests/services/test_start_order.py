@@ -236,7 +236,7 @@ async def test_a_confirmation_arriving_while_the_messaging_server_starts_is_told
         server.on_event(told.append)
         with contextlib.suppress(asyncio.CancelledError):
             await port.handlers[MESSAGING](confirm(ihd))
-        server.stop()
+        await server.stop()
     assert [c.device for c in told] == [ihd]  # told, never marked: told again at start
     told.clear()
     async with await GatedStore.open(path) as store:
@@ -244,6 +244,6 @@ async def test_a_confirmation_arriving_while_the_messaging_server_starts_is_told
         server = MessagingServer(port, clock=lambda: START, store=store)
         server.on_event(told.append)
         await start_with_a_frame(server.start, store, port, confirm(lcd))
-        server.stop()
+        await server.stop()
         assert await store.unreported(server.namespace) == []
     assert sorted(c.device for c in told) == [ihd, lcd]  # each once

@@ -64,7 +64,7 @@ async def _restarted(path: Any, server_class: Any) -> list[Any]:
         await server.start()
         assert await store.unreported(server.namespace) == []
         if isinstance(server, MessagingServer):
-            server.stop()
+            await server.stop()
     return told
 
 
@@ -141,7 +141,7 @@ async def test_a_confirmation_whose_listener_failed_is_told_again_after_the_rest
         keeping.futures[0].set_exception(RuntimeError("the database is gone"))
         await handling
         assert len(await store.unreported(server.namespace)) == 1
-        server.stop()
+        await server.stop()
     told: list[MessageConfirmed] = await _restarted(path, MessagingServer)
     assert [c.device for c in told] == [IHD]
 
@@ -167,7 +167,7 @@ async def test_held_confirmations_are_told_before_live_ones_each_once(tmp_path) 
         await server.start(tell=False)
         await server.record(message)
         await port.handlers[MESSAGING](_confirmation(devices[0]))  # stored, held: never told
-        server.stop()
+        await server.stop()
     held, live = _confirmation(devices[1]), _confirmation(devices[2])
     told = await held_then_live(path, MessagingServer, MESSAGING, held, live)
     assert [c.device for c in told] == devices
@@ -224,5 +224,5 @@ async def test_one_stored_after_its_handler_was_cancelled_is_told_at_once(
         await cancelled_in_its_transaction(store, port.handlers[cluster](taken))
         await asyncio.sleep(1)  # the server runs on
         assert len(told) == 1
-        server.stop()
+        await server.stop()
     assert await _restarted(path, server_class) == []

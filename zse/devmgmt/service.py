@@ -34,7 +34,7 @@ from zse.devmgmt.wire import ConfigurationControl, DeviceManagement
 from zse.errors import InvalidFrame
 from zse.records import U32, MapOf, RecordError, check, load_each
 from zse.se.ids import DEVICE_MANAGEMENT_CLUSTER
-from zse.store import Batch, Store
+from zse.store import Batch, Store, write_at_stop
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
@@ -189,11 +189,15 @@ class DeviceManagementServer:
             self._served[attr] = value
         return self._served[attr]
 
-    def stop(self) -> None:
-        """Stop serving the cluster (the store keeps what was published)."""
+    async def stop(self) -> None:
+        """Stop serving the cluster (the store keeps what was published); commit what a
+        write that failed or was cancelled before its transaction left
+        (:func:`~zse.store.write_at_stop`: one commit, a failure logged, no password in it).
+        Again: nothing more."""
         if self._remove is not None:
             self._remove()
             self._remove = None
+        await write_at_stop(self._save, "the Device Management server")
 
     async def publish(self, item: Item, *, to: Destination | None = None) -> None:
         """Record ``item`` (a change of tenancy / supplier, site id or CIN), commit it, and

@@ -53,7 +53,7 @@ from zse.errors import InvalidFrame, InvalidPoint
 from zse.records import BOOL, STR, U16, Fields, Int, ListOf, RecordError, check, load_each
 from zse.se.ids import DRLC, DrlcAttribute, DrlcServerCommand
 from zse.se.types import SignatureType
-from zse.store import Batch, Store
+from zse.store import Batch, Store, write_at_stop
 from zse.time.service import system_clock
 from zse.zcl.codec import refusal
 from zse.zcl.delivery import Destination, device_name, device_names
@@ -573,6 +573,7 @@ class DrlcServer:
         self.on_event = self._stream.on_event
         self.events = self._stream.events
         self._lock = asyncio.Lock()
+        self._remove: Callable[[], None] | None = None
         self._verifying: dict[bytes, VerifyingKey] = {}
         #: New reports not yet told (journal seq, None without a store), oldest first; held
         #: until :meth:`tell_untold` when :meth:`start` was asked not to tell.
@@ -610,7 +611,7 @@ class DrlcServer:
             # after this read, and told once, by the live path or in order after these.
             untold = [*await self.store.unreported_with(self.namespace, _received)]
         self._untold.hold(untold)
-        self.endpoint.add_handler(DRLC, self._on_message)
+        self._remove = self.endpoint.add_handler(DRLC, self._on_message)
         if tell:
             await self.tell_untold()
 
@@ -630,11 +631,21 @@ class DrlcServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    def stop(self) -> None:
-        """At the ESI's stop: a report that a write stored after its handler was cancelled
-        and that is still being told is left to the next start (:meth:`Untold.cancel
-        <zse.zcl.events.Untold.cancel>`)."""
-        self._untold.cancel()
+    async def stop(self) -> None:
+        """Stop serving the cluster; commit the changes a write that failed or was cancelled
+        before its transaction left, the journal entries of their reports with them
+        (:func:`~zse.store.write_at_stop`: one commit, a failure logged; the reports are told
+        after the next start, once), and wait for the reports a write stored after its
+        handler was cancelled and that are being told (:meth:`Untold.stop
+        <zse.zcl.events.Untold.stop>`: each marked, not told again after the restart).
+        Again: nothing more."""
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+        self._untold.close()
+        async with self._lock:
+            await write_at_stop(self._save, "the DRLC server")
+        await self._untold.stop()
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> bool:
         """Load the core, bad records handed to ``on_bad``; True if it came from the

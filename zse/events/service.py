@@ -36,7 +36,7 @@ from zse.events.wire import ALL_EVENT_IDS, NO_END_TIME, Events, LogId
 from zse.installcode import parse_eui64
 from zse.records import STR, U8, U16, Fields, Opt, check
 from zse.se.ids import EVENTS
-from zse.store import Batch, Store
+from zse.store import Batch, Store, write_at_stop
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
@@ -147,14 +147,19 @@ class EventsServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    def stop(self) -> None:
-        """Stop serving; a clear that a write stored after its caller was cancelled and
-        that is still being told is left to the next start (:meth:`Untold.cancel
-        <zse.zcl.events.Untold.cancel>`)."""
+    async def stop(self) -> None:
+        """Stop serving; commit the logs a write that failed or was cancelled before its
+        transaction left (:func:`~zse.store.write_at_stop`: one commit, a failure logged),
+        and wait for the clears a write stored after its caller was cancelled and that are
+        being told (:meth:`Untold.stop <zse.zcl.events.Untold.stop>`: each marked, not told
+        again after the restart). Again: nothing more."""
         if self._remove is not None:
             self._remove()
             self._remove = None
-        self._untold.cancel()
+        self._untold.close()
+        async with self._lock:
+            await write_at_stop(self._save, "the event logs")
+        await self._untold.stop()
 
     async def record(
         self, event_id: int, data: bytes = b"", *, push_to: Iterable[Destination] = ()

@@ -45,7 +45,7 @@ from zse.messaging.protocol import (
 from zse.messaging.wire import Messaging
 from zse.records import STR, U16, U32, Fields, Int, check
 from zse.se.ids import MESSAGING
-from zse.store import Batch, Store
+from zse.store import Batch, Store, write_at_stop
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination, delivery, device_names
@@ -189,14 +189,18 @@ class MessagingServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    def stop(self) -> None:
-        """Stop serving the cluster; a confirmation that a write stored after its handler
-        was cancelled and that is still being told is left to the next start
-        (:meth:`Untold.cancel <zse.zcl.events.Untold.cancel>`)."""
+    async def stop(self) -> None:
+        """Stop serving the cluster; commit the changes a write that failed or was cancelled
+        before its transaction left (:func:`~zse.store.write_at_stop`: one commit, a failure
+        logged), and wait for the confirmations a write stored after its handler was
+        cancelled and that are being told (:meth:`Untold.stop <zse.zcl.events.Untold.stop>`:
+        each marked, not told again after the restart). Again: nothing more."""
         if self._remove is not None:
             self._remove()
             self._remove = None
-        self._untold.cancel()
+        self._untold.close()
+        await write_at_stop(self._save, "the Messaging server")
+        await self._untold.stop()
 
     async def save(self) -> None:
         """Commit what changed in :attr:`messages` (for callers that change it directly,

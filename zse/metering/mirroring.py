@@ -182,7 +182,6 @@ class MirrorServer:
         self._removers: list[Callable[[], None]] = []
         #: Get Notified Message requests: journalled with the flags they clear, told once.
         self._untold: Untold[MirrorEvent] = Untold(self._stream, self._mark_told)
-        self._telling: set[asyncio.Task[None]] = set()
         #: One change at a time, from its step to its write's end: a change whose write does
         #: not land puts the mirrors back as they were before it, which must not undo another
         #: change made while its write was waiting.
@@ -235,18 +234,18 @@ class MirrorServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         """Stop serving; the endpoints give the radio's packet handling back, newest first.
-        Requests being told are cancelled (:meth:`Untold.cancel
-        <zse.zcl.events.Untold.cancel>`): those not marked yet are told after the next start."""
+        The requests being told are waited for (:meth:`Untold.stop
+        <zse.zcl.events.Untold.stop>`: each marked, not told again after the restart).
+        Again: nothing more."""
         for remove in self._removers:
             remove()
-        for task in list(self._telling):  # not marked: told again after the next start
-            task.cancel()
-        self._untold.cancel()
         self._removers.clear()
+        self._untold.close()
         for endpoint in reversed(list(self.endpoints.values())):
             endpoint.stop()
+        await self._untold.stop()
 
     def _restore(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         def load(key: str, value: Any) -> None:
@@ -394,8 +393,5 @@ class MirrorServer:
         for event in step.events:
             if not isinstance(event, NotifiedMessageRequested):
                 self._stream.emit(event)
-        if told:
-            task = asyncio.get_running_loop().create_task(self._untold.tell(told))
-            self._telling.add(task)
-            task.add_done_callback(self._telling.discard)
+        self._untold.tell_soon(told)
         return await carry_out(port, dataclasses.replace(step, events=()), self._stream.emit)

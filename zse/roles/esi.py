@@ -148,7 +148,7 @@ from zse.time.service import TIME, ZIGBEE_EPOCH, TimeServer, system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination, device_name
 from zse.zcl.endpoint import ZclPort
-from zse.zcl.events import EventStream
+from zse.zcl.events import EventStream, finish_telling
 from zse.zcl.se_endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
 from zse.zcl.timer import Timer
 
@@ -833,6 +833,8 @@ class EnergyServiceInterface:
         self._addressing = asyncio.Lock()
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: :meth:`_told`'s tasks (in ``_tasks`` too): the stop waits for them, not cancels.
+        self._telling: set[asyncio.Task[Any]] = set()
         self._listener = _Listener(self)
         self._listener_id: int | None = None
         #: what removes each listener start() gave the services (stop() calls them, so a
@@ -1045,7 +1047,9 @@ class EnergyServiceInterface:
         Prepayment servers, the meter and the mirrors hold."""
         if self._untold and self._listening and not self._stopped:
             self._untold = False
-            self._spawn(self._told())
+            task = self._spawn(self._told())
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
 
     def _hold_untold(self) -> None:
         """No one to tell (the last listener let go, or the ESI stops): the services hold
@@ -1090,17 +1094,19 @@ class EnergyServiceInterface:
         self._interpan.clear()
         await asyncio.gather(*self._serving, return_exceptions=True)
         self._serving.clear()
+        # held since the stop began: a telling under way ends with what it emitted, marked
+        await finish_telling(self._telling)
         for task in [*self._tasks, *self._permits]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._permits, return_exceptions=True)
         self.key_establishment.stop()
         await self.price.stop()
-        self.messaging.stop()
-        self.drlc.stop()
-        self.device_management.stop()
-        self.event_logs.stop()
+        await self.messaging.stop()
+        await self.drlc.stop()
+        await self.device_management.stop()
+        await self.event_logs.stop()
         if self.mirrors is not None:
-            self.mirrors.stop()
+            await self.mirrors.stop()
         if self.meter is not None:
             await self.meter.stop()
         if self.prepayment is not None:
@@ -2071,11 +2077,12 @@ class EnergyServiceInterface:
 
     # -- internals: lifecycle ----------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a step of following the network; its failure (e.g. a re-admission whose
         permit could not be sent) is logged, never left to asyncio (#12.20)."""
         task = asyncio.get_running_loop().create_task(coro)
         keep_task(self._tasks, task, LOGGER, "following the network failed", logging.ERROR)
+        return task
 
     def _network_event(self, ieee: t.EUI64, event: LifecycleEvent, *, nwk: int = 0) -> None:
         if bytes(ieee) in _NOT_A_DEVICE:  # a spoofed or broken Device_annce: no device has it

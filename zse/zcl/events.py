@@ -12,11 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from zse.zcl._tasks import keep_task
 
-__all__ = ["EventStream", "Untold", "collecting", "in_hand", "tell_in_order"]
+__all__ = [
+    "STOP_WAIT",
+    "EventStream",
+    "Untold",
+    "collecting",
+    "finish_telling",
+    "in_hand",
+    "tell_in_order",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -108,6 +116,38 @@ async def in_hand(pending: Iterable[asyncio.Future[Any] | None]) -> bool:
     return not failed
 
 
+#: Seconds a service's stop waits for the events it is telling (:meth:`Untold.stop`) before
+#: it cancels what is left, unmarked: told again after the next start (zse's choice: the
+#: listeners' work and one mark, a store write bounded by PostgreSQL's default
+#: ``command_timeout`` of 30 s, end well within it; a listener that never ends must not hang
+#: the stop).
+STOP_WAIT: Final = 60.0
+
+_Held = list[tuple[int | None, E | None]]
+_Emitted = list[tuple[int | None, asyncio.Future[Any] | None]]
+
+
+def _emit_until(
+    stream: EventStream[E], held: _Held[E], paused: Callable[[], bool]
+) -> tuple[_Emitted, _Held[E]]:
+    """Emit the ``held`` events in order until ``paused()`` (checked before each: a
+    listener called with one may let the last listener go); what the listeners still do with
+    each one emitted, and the events not emitted."""
+    emitted: _Emitted = []
+    for index, (seq, event) in enumerate(held):
+        if paused():
+            return emitted, held[index:]
+        emitted.append((seq, None if event is None else stream.emit(event)))
+    return emitted, []
+
+
+async def _mark_in_hand(emitted: _Emitted, mark: Callable[[int], Awaitable[None]]) -> None:
+    """``mark`` each seq once its event is in every listener's hand (:func:`in_hand`)."""
+    for seq, done in emitted:
+        if seq is not None and await in_hand([done]):
+            await mark(seq)
+
+
 async def tell_in_order(
     stream: EventStream[E],
     held: list[tuple[int | None, E | None]],
@@ -116,10 +156,26 @@ async def tell_in_order(
     """Emit the ``held`` events (journal seq, event; None: only to be marked) in order, then
     ``mark`` each seq once its event is in every listener's hand (:func:`in_hand`): one not
     marked is told again after the next start."""
-    pending = [(seq, None if event is None else stream.emit(event)) for seq, event in held]
-    for seq, done in pending:
-        if seq is not None and await in_hand([done]):
-            await mark(seq)
+    emitted, _ = _emit_until(stream, held, lambda: False)
+    await _mark_in_hand(emitted, mark)
+
+
+async def finish_telling(tasks: set[asyncio.Task[Any]], bound: float = STOP_WAIT) -> None:
+    """At a stop: wait for the telling ``tasks`` (those started meanwhile too) to end, each
+    event told marked; those still running after ``bound`` seconds (a listener that does not
+    finish) are cancelled, logged: what they had not marked is told after the next start."""
+    try:
+        async with asyncio.timeout(bound):
+            while running := [task for task in tasks if not task.done()]:
+                await asyncio.wait(running)
+    except TimeoutError:
+        LOGGER.warning(
+            "events still being told %g s into the stop: told after the next start", bound
+        )
+        left = list(tasks)
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
 
 class Untold(Generic[E]):
@@ -138,6 +194,8 @@ class Untold(Generic[E]):
         self._stopped = False
         #: :meth:`pause` since the last :meth:`tell_untold` began.
         self._paused = False
+        #: How many :meth:`pause` calls so far: a batch being told stops at the next one.
+        self._pauses = 0
 
     def hold(self, untold: Iterable[tuple[int | None, E | None]]) -> None:
         """Hold ``untold`` (read before the service takes any command) and every event
@@ -152,9 +210,12 @@ class Untold(Generic[E]):
         """Hold every event :meth:`tell` is given from now on, unmarked, until
         :meth:`tell_untold`: there is no one to tell (the application let its last listener
         go, or the service's owner is stopping), and told to no one it would be marked told,
-        lost. What is still held at a stop is told after the next start (its journal entry
-        unmarked); without a store, it is gone with the process."""
+        lost. It takes effect between the events of a batch being told, too (a listener
+        called with one lets the last listener go): the rest are held, first, for the next
+        :meth:`tell_untold`. What is still held at a stop is told after the next start (its
+        journal entry unmarked); without a store, it is gone with the process."""
         self._telling, self._paused = False, True
+        self._pauses += 1
 
     async def tell_untold(self) -> None:
         """Tell what is held, oldest first; from then on each event is told as it comes
@@ -162,8 +223,17 @@ class Untold(Generic[E]):
         self._paused = False
         while self._held and not self._paused:
             held, self._held = self._held, []
-            await tell_in_order(self.stream, held, self._mark)
+            await self._tell(held)
         self._telling = not self._paused
+
+    async def _tell(self, batch: list[tuple[int | None, E | None]]) -> None:
+        """Tell ``batch`` in order and mark what the listeners have in hand; from a
+        :meth:`pause` on, the events not emitted yet are held, before those held since (they
+        came later)."""
+        pauses = self._pauses
+        emitted, rest = _emit_until(self.stream, batch, lambda: self._pauses != pauses)
+        self._held[:0] = rest
+        await _mark_in_hand(emitted, self._mark)
 
     def held_back(self, told: Iterable[tuple[int | None, E]]) -> bool:
         """Hold ``told`` (journal seq, event) until :meth:`tell_untold` if it has not come yet
@@ -179,25 +249,24 @@ class Untold(Generic[E]):
         if not self._telling:
             self._held += told
         elif told:
-            await tell_in_order(self.stream, list(told), self._mark)
+            await self._tell(list(told))
 
     def tell_soon(self, told: Iterable[tuple[int | None, E]]) -> None:
         """:meth:`tell` ``told`` in a task of the service's own: the events a write stored
         after its caller was cancelled (:attr:`Batch.landed <zse.store.Batch.landed>`), told
         at once (they waited, unmarked, for the next restart: days for a meter that keeps
-        running). The service's stop awaits (:meth:`stop`) or cancels (:meth:`cancel`) the
-        task; after it, nothing is started: the journal, unmarked, tells them after the
-        next start, once."""
+        running), or those a handler tells without holding its answer back (the mirrors' Get
+        Notified Message). The service's stop awaits the task (:meth:`stop`); after
+        :meth:`close`, nothing is started: the journal, unmarked, tells them after the next
+        start, once, and those no journal keeps (seq None) are held for it."""
         told = list(told)
-        if not told or self._stopped:
+        if self._stopped:
+            self._held += [(seq, event) for seq, event in told if seq is None]
+            return
+        if not told:
             return
         task = asyncio.get_running_loop().create_task(self.tell(told))
-        keep_task(
-            self._soon,
-            task,
-            LOGGER,
-            "events stored after a cancellation: telling or marking failed",
-        )
+        keep_task(self._soon, task, LOGGER, "events told in a task: telling or marking failed")
 
     def close(self) -> None:
         """At the start of the service's stop: :meth:`tell_soon` starts nothing from now on
@@ -206,16 +275,17 @@ class Untold(Generic[E]):
         for the tasks started before."""
         self._stopped = True
 
-    async def stop(self) -> None:
+    async def stop(self, bound: float = STOP_WAIT) -> None:
         """At the service's stop: wait for :meth:`tell_soon`'s tasks (each event told is
-        marked, never told again after the restart); none started from now on."""
+        marked, never told again after the restart); none started from now on. Those still
+        running after ``bound`` seconds (a listener that does not finish) are cancelled:
+        what they had not marked is told after the next start."""
         self._stopped = True
-        while running := [task for task in self._soon if not task.done()]:
-            await asyncio.wait(running)
+        await finish_telling(self._soon, bound)
 
     def cancel(self) -> None:
-        """At a service's stop that cannot wait (not async): cancel :meth:`tell_soon`'s
-        tasks; what was not marked yet is told after the next start."""
+        """Cancel :meth:`tell_soon`'s tasks (:meth:`stop` past its bound); what was not
+        marked yet is told after the next start."""
         self._stopped = True
         for task in list(self._soon):
             task.cancel()
