@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zigpy.types as t
@@ -17,6 +18,7 @@ from tests.roles.han_builder import Han, build, close
 from tests.roles.test_roles_gas_meter_mirror import GAS_EUI, meter
 from tests.roles.test_roles_gas_meter_notified_told import restarted
 from tests.services.test_supply_told import TransactionSlow, cancelled_in_its_transaction
+from tests.services.test_told_in_hand import Keeping
 from zse.metering.core import Readings
 from zse.metering.mirroring import MirrorServer
 from zse.metering.notification import (
@@ -61,6 +63,18 @@ def served_flags(mirrors: MirrorServer) -> int:
     return int(mirrors.endpoints[MIRROR].client_attributes[METERING][FUNCTIONAL_FLAGS].value)
 
 
+def get_notified_message() -> Any:
+    """The gas meter's Get Notified Message for TimeSync, as its mirror endpoint decodes it."""
+    return frame(
+        Metering.ClientCommandDefs.get_notified_message,
+        GAS,
+        MIRROR,
+        notification_scheme=1,
+        notification_flag_attribute_id=FUNCTIONAL_FLAGS,
+        notification_flags=TIME_SYNC,
+    )
+
+
 def told(han: Han) -> list[int]:
     return [e.flags for e in han.events if isinstance(e, NotificationFlagsRaised)]
 
@@ -91,14 +105,7 @@ async def test_a_get_notified_message_cancelled_during_its_write_is_told_at_once
     flags are cleared, as stored, and the application is told the request at once, marked,
     not again after the restart. Before, it was told only after the next restart."""
     han, mirrors, store = await mirrored(tmp_path)
-    asked = frame(
-        Metering.ClientCommandDefs.get_notified_message,
-        GAS,
-        MIRROR,
-        notification_scheme=1,
-        notification_flag_attribute_id=FUNCTIONAL_FLAGS,
-        notification_flags=TIME_SYNC,
-    )
+    asked = get_notified_message()
     try:
         await cancelled_in_its_transaction(store, mirrors._on_configure(asked))
         await asyncio.sleep(1)  # the ESI runs on
@@ -187,3 +194,26 @@ async def test_a_change_made_while_another_waits_is_not_undone_by_its_put_back(
     finally:
         await Store.close(store)
         await close(han)
+
+
+async def test_the_esis_stop_waits_for_a_request_being_told(tmp_path) -> None:
+    """The meter's Get Notified Message, told in the mirrors' task (the answer does not wait
+    for the listeners): the ESI's stop waits until the application has it in hand, and it is
+    marked, not told again after the restart (the stop cancelled the telling: told twice)."""
+    han, mirrors, store = await mirrored(tmp_path)
+    keeping = Keeping()
+    han.esi.on_event(keeping)
+    asked = get_notified_message()
+    try:
+        await mirrors._on_configure(asked)
+        await asyncio.sleep(1)
+        assert [type(e) for e in keeping.events] == [NotifiedMessageRequested]
+        stopping = asyncio.ensure_future(han.esi.stop())
+        await asyncio.sleep(1)
+        assert not stopping.done()  # waits for the application
+        keeping.futures[0].set_result(None)
+        await stopping
+    finally:
+        await Store.close(store)
+        await close(han)
+    assert await restarted(tmp_path / "mirrors.db") == []  # told once

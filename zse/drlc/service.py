@@ -58,7 +58,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import refusal
 from zse.zcl.delivery import Destination, device_name, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, Untold, collecting, in_hand
+from zse.zcl.events import EventStream, Untold
 from zse.zcl.frame import Step as ProtocolStep
 from zse.zcl.frame import ZclMessage
 from zse.zcl.timer import Timer
@@ -935,17 +935,16 @@ class DrlcServer:
             step = self.protocol.receive(msg, command, self.clock())
             fresh = [event for event in step.events if _fresh(event)]
             told = await self._save(fresh)
-        earlier = tuple(received for _, received in told[: len(told) - len(fresh)])
-        step = dataclasses.replace(step, events=(*earlier, *step.events))  # told first
-        if told and self._untold.held_back(told):  # with any before it, for tell_untold()
-            held = tuple(event for event in step.events if not _fresh(event))
-            return await self._carry_out(dataclasses.replace(step, events=held))
-        pending: list[asyncio.Future[Any]] = []
-        status = await carry_out(self.endpoint, step, collecting(self._stream.emit, pending))
-        marks = [seq for seq, _ in told if seq is not None]
-        if marks and await in_hand(pending):
-            await self._mark_told(*marks)
-        return status
+        # told once the step is carried out, in order (the new reports an earlier write left
+        # first), each new one marked once in hand (Untold.tell: held instead before
+        # tell_untold(), or from a pause that came meanwhile, a device's repeat with them)
+        earlier = [received for _, received in told[: len(told) - len(fresh)]]
+        journalled = iter(told)
+        ordered = [next(journalled) if _fresh(e) else (None, e) for e in (*earlier, *step.events)]
+        try:
+            return await self._carry_out(dataclasses.replace(step, events=()))
+        finally:  # stored: told even when the answer could not be sent
+            await self._untold.tell(ordered)
 
     def _verified(self, msg: ZclMessage, report: StatusReport, signature: bytes) -> bool:
         """Whether a signed report verifies by the sender's public key (suite 1)."""

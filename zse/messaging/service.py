@@ -50,7 +50,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination, delivery, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, Untold, collecting, in_hand
+from zse.zcl.events import EventStream, Untold
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 from zse.zcl.undo import PutBack
@@ -389,18 +389,17 @@ class MessagingServer:
 
     async def _tell(self, step: Step, seqs: list[int]) -> foundation.Status | None:
         """Carry out ``step`` (its events are confirmations journalled as ``seqs``), then
-        mark them told once the listeners have them in hand; before :meth:`tell_untold` they
-        are held for it instead."""
-        told = zip(seqs, step.events, strict=True) if seqs else ((None, e) for e in step.events)
-        if self._untold.held_back(told):
+        tell them, each marked once the listeners have it in hand (:meth:`Untold.tell
+        <zse.zcl.events.Untold.tell>`: held instead before :meth:`tell_untold`, or from a
+        pause that came while the answer was sent; stored, they are told even when it could
+        not be)."""
+        told = [*zip(seqs, step.events, strict=True)] if seqs else [(None, e) for e in step.events]
+        try:
             return await carry_out(
                 self.endpoint, dataclasses.replace(step, events=()), self._stream.emit
             )
-        pending: list[asyncio.Future[Any]] = []
-        status = await carry_out(self.endpoint, step, collecting(self._stream.emit, pending))
-        if seqs and await in_hand(pending):
-            await self._mark_told(*seqs)
-        return status
+        finally:
+            await self._untold.tell(told)
 
 
 def _destination(

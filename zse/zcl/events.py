@@ -235,15 +235,6 @@ class Untold(Generic[E]):
         self._held[:0] = rest
         await _mark_in_hand(emitted, self._mark)
 
-    def held_back(self, told: Iterable[tuple[int | None, E]]) -> bool:
-        """Hold ``told`` (journal seq, event) until :meth:`tell_untold` if it has not come yet
-        (True); False: the caller tells them now, its own way (with the response it sends:
-        the Messaging and DRLC servers, :func:`collecting` and :func:`in_hand`)."""
-        if self._telling:
-            return False
-        self._held += told
-        return True
-
     async def tell(self, told: Sequence[tuple[int | None, E]]) -> None:
         """Tell ``told`` (journal seq, event) now, or hold it until :meth:`tell_untold`."""
         if not self._telling:
