@@ -196,17 +196,25 @@ async def test_a_change_made_while_another_waits_is_not_undone_by_its_put_back(
         await close(han)
 
 
-async def test_the_esis_stop_waits_for_a_request_being_told(tmp_path) -> None:
+@pytest.mark.parametrize("held", [False, True], ids=["live", "held-then-told"])
+async def test_the_esis_stop_waits_for_a_request_being_told(tmp_path, held: bool) -> None:
     """The meter's Get Notified Message, told in the mirrors' task (the answer does not wait
-    for the listeners): the ESI's stop waits until the application has it in hand, and it is
-    marked, not told again after the restart (the stop cancelled the telling: told twice)."""
+    for the listeners), or held (no listener) and told once one is attached (the ESI's
+    task): the ESI's stop waits until the application has it in hand, and it is marked, not
+    told again after the restart (the stop cancelled the telling: told twice)."""
     han, mirrors, store = await mirrored(tmp_path)
     keeping = Keeping()
-    han.esi.on_event(keeping)
-    asked = get_notified_message()
+    if held:
+        han.esi._hold_untold()  # as a detach of the last listener does
+    else:
+        han.esi.on_event(keeping)
     try:
-        await mirrors._on_configure(asked)
+        await mirrors._on_configure(get_notified_message())
         await asyncio.sleep(1)
+        if held:
+            assert keeping.events == []
+            han.esi.on_event(keeping)  # tells what is held, in the ESI's task
+            await asyncio.sleep(1)
         assert [type(e) for e in keeping.events] == [NotifiedMessageRequested]
         stopping = asyncio.ensure_future(han.esi.stop())
         await asyncio.sleep(1)
