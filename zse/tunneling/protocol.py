@@ -15,7 +15,9 @@ Both sides move data the same way (:class:`_TunnelEnds`):
 - a Transfer Data (D.6.2.4.3 / D.6.2.5.2) is checked: an unknown tunnel id is answered Transfer
   Data Error NO_SUCH_TUNNEL, a tunnel of another device WRONG_DEVICE, data beyond the receiver's
   maximum incoming transfer size (or, with flow control, beyond the receive window left)
-  DATA_OVERFLOW (D.6.2.4.4); accepted data becomes a :class:`TunnelData` event;
+  DATA_OVERFLOW (D.6.2.4.4); so is, without flow control, data beyond ``max_queued`` octets
+  held (not yet released by the application: zse's own bound, so that a peer cannot make a
+  slow reader hold without end); accepted data becomes a :class:`TunnelData` event;
 - with flow control on, the receiver answers each Transfer Data with Ack Transfer Data carrying
   the octets its receive buffer has left (D.6.2.4.5); the data the application has not yet
   released (:meth:`_TunnelEnds.release`) occupies the buffer, and a receiver that had to say 0
@@ -285,13 +287,14 @@ class _TunnelEnds:
         return Step(sends=tuple(self._flush(tunnel)))
 
     def release(self, tunnel_id: int, octets: int) -> Step:
-        """The application consumed ``octets`` of received data: with flow control, room in
-        the receive window again, and Ready Data if the peer was told to stop (D.6.2.4.6)."""
+        """The application consumed ``octets`` of received data: room to hold again (with
+        flow control in the receive window, and Ready Data if the peer was told to stop,
+        D.6.2.4.6)."""
         tunnel = self.tunnels.get(tunnel_id)
-        if tunnel is None or not tunnel.flow_control:
+        if tunnel is None:
             return Step()
         tunnel.held = max(0, tunnel.held - octets)
-        if tunnel.stopped and tunnel.held < tunnel.max_incoming:
+        if tunnel.flow_control and tunnel.stopped and tunnel.held < tunnel.max_incoming:
             tunnel.stopped = False
             left = tunnel.max_incoming - tunnel.held
             return Step(sends=(self._to(tunnel, "ready_data", number_of_bytes_left=left),))
@@ -430,9 +433,7 @@ class _TunnelEnds:
             status = TransferDataStatus.NO_SUCH_TUNNEL
         elif not self._is_peer(tunnel, msg):
             status = TransferDataStatus.WRONG_DEVICE
-        elif len(data) > tunnel.max_incoming or (
-            tunnel.flow_control and len(data) > tunnel.max_incoming - tunnel.held
-        ):
+        elif len(data) > tunnel.max_incoming or len(data) > self._room(tunnel):
             status = TransferDataStatus.DATA_OVERFLOW
         if status is not None:
             LOGGER.info(
@@ -449,8 +450,8 @@ class _TunnelEnds:
         self._follow(tunnel, msg)
         self._touch(tunnel, now)
         sends: list[Send] = []
+        tunnel.held += len(data)
         if tunnel.flow_control:
-            tunnel.held += len(data)
             left = tunnel.max_incoming - tunnel.held
             tunnel.stopped = left == 0
             sends.append(
@@ -467,6 +468,13 @@ class _TunnelEnds:
         return Step(sends=tuple(sends), events=(event,))
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _room(self, tunnel: TunnelState) -> int:
+        """Octets the tunnel takes before the application releases what it holds: the window
+        left with flow control (D.6.2.4.5); without it, :attr:`max_queued` less what is held
+        (zse's own bound: nothing else stops the peer's data, D.6.2.4.3)."""
+        limit = tunnel.max_incoming if tunnel.flow_control else self.max_queued
+        return limit - tunnel.held
 
     def _add(
         self,
@@ -617,7 +625,8 @@ class TunnelServerProtocol(_TunnelEnds):
     there, skipping those still open, wrapping before :data:`NO_TUNNEL`. A restarted server
     thus does not hand out again the ids its previous run had open, whose devices may still use
     them (see the module docstring). ``max_queued``: the octets a tunnel may have queued before
-    ``send()`` refuses more (:data:`DEFAULT_MAX_QUEUED`).
+    ``send()`` refuses more (:data:`DEFAULT_MAX_QUEUED`), and without flow control the octets
+    received it may hold before the application releases them (beyond: DATA_OVERFLOW).
     """
 
     _OUT = _C
