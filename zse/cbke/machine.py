@@ -517,6 +517,8 @@ class _Machine:
             if self.state in _FINAL or (self.state is State.IDLE and self.role is Role.INITIATOR):
                 return Step()
             if command_id == TerminateKeyEstablishment.command_id:
+                if self.state is State.IDLE:
+                    return Step()  # no exchange to end, as for a well-formed Terminate
                 # A garbled Terminate still ends the exchange; answering it would ping-pong.
                 self._enter_terminated()
                 return Step(

@@ -1,0 +1,37 @@
+"""Hostile review of Key Establishment (SE C.3), session 23: what a peer's Terminate with a
+status C.3.1.3.4 does not define does to a responder that has no exchange with it.
+Sans-IO: ``now`` is the virtual clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.cbke.conftest import EUI_A
+from zse.cbke import Initiator, KeyEstablishmentServer
+from zse.cbke.machine import Responder
+from zse.cbke.messages import TerminateKeyEstablishment
+
+TERMINATE = TerminateKeyEstablishment.command_id
+
+
+@pytest.mark.parametrize("status", [0x00, 0x09, 0xFF])
+def test_a_terminate_with_no_exchange_is_ignored_whatever_its_status(
+    suite1_pair: Any, status: int
+) -> None:
+    """A Terminate from a partner with no exchange under way ends nothing: a well-formed one
+    was ignored, but one whose status is not a C.3.1.3.4 status (undecodable) made an
+    exchange that never was end "by the peer" (an event the service tells its listeners)
+    and had the partner's next Initiate answered NO_RESOURCES for the wait time."""
+    cred_u, cred_v = suite1_pair
+    server = KeyEstablishmentServer(cred_v)
+    step = server.receive_payload(EUI_A, TERMINATE, bytes((status, 0xFF, 0x01, 0x00)), 0.0)
+    assert (step.send, step.events) == ((), ())
+    responder = Responder(cred_v, EUI_A)
+    step = responder.receive_payload(TERMINATE, bytes((status, 0xFF, 0x01, 0x00)), 0.0)
+    assert (step.send, step.events) == ((), ())
+    # the partner's Initiate right after is served, not told to wait
+    request = Initiator(cred_u, cred_v.eui64).start(1.0).send[0]
+    step = server.run_inline(EUI_A, server.receive(EUI_A, request, 1.0), 1.0)
+    assert [type(m).__name__ for m in step.send] == ["InitiateKeyEstablishmentResponse"]
