@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.cbke.conftest import EUI_A
-from zse.cbke import Initiator, KeyEstablishmentServer
-from zse.cbke.machine import Responder
+from zse.cbke import Initiator, KeyEstablishmentServer, State, run_inline
+from zse.cbke.machine import Responder, Terminated
 from zse.cbke.messages import TerminateKeyEstablishment
 
 TERMINATE = TerminateKeyEstablishment.command_id
@@ -35,3 +35,29 @@ def test_a_terminate_with_no_exchange_is_ignored_whatever_its_status(
     request = Initiator(cred_u, cred_v.eui64).start(1.0).send[0]
     step = server.run_inline(EUI_A, server.receive(EUI_A, request, 1.0), 1.0)
     assert [type(m).__name__ for m in step.send] == ["InitiateKeyEstablishmentResponse"]
+
+
+def test_a_message_after_the_deadline_does_not_revive_the_exchange(suite1_pair: Any) -> None:
+    """The exchange ends at its deadline, the partner's generate time plus the margin (SE
+    C.3.1.3.1): a message that comes later, before the shell's timer had ``handle_timeout``
+    run (a busy loop, an inter-PAN server serving a flood), carried the exchange on, key
+    and all. The machine is fed ``now``: it times the exchange out instead, sending nothing."""
+    cred_u, cred_v = suite1_pair
+    initiator = Initiator(cred_u, cred_v.eui64)
+    responder = Responder(cred_v, EUI_A)
+    step = run_inline(responder, responder.receive(initiator.start(0.0).send[0], 0.0), 0.0)
+    step = run_inline(initiator, initiator.receive(step.send[0], 0.0), 0.0)
+    [ephemeral] = step.send
+    deadline = responder.next_deadline()
+    assert deadline is not None
+    late = responder.receive(ephemeral, deadline + 1)
+    assert late.send == ()
+    assert [(e.timed_out, e.status) for e in late.events if isinstance(e, Terminated)] == [
+        (True, None)
+    ]
+    assert responder.state is State.TERMINATED
+    # the initiator's side as well: the responder's answer after its deadline ends nothing more
+    late = initiator.receive_payload(0x03, bytes((0x03, 0x0A, 0x01, 0x00)), 1000.0)
+    assert [(e.timed_out, e.by_peer) for e in late.events if isinstance(e, Terminated)] == [
+        (True, False)
+    ]

@@ -482,7 +482,7 @@ async def test_computations_run_in_an_executor(suite2_pair: Any) -> None:
     initiator = Initiator(suite2_pair[0], EUI_B, partner_suites=2)
     responder = Responder(suite2_pair[1], EUI_A)
     machines = {"U": initiator, "V": responder}
-    queue: list[tuple[str, Message]] = [("V", m) for m in initiator.start(0.0).send]
+    queue: list[tuple[str, Message]] = [("V", m) for m in initiator.start(loop.time()).send]
     while queue:
         name, message = queue.pop(0)
         machine = machines[name]

@@ -131,7 +131,13 @@ def test_sessions_still_computing_are_never_evicted(test_ca: TestCA, suite1_pair
 
 def test_an_honest_exchange_is_not_cut_short_by_the_cap(test_ca: TestCA, suite1_pair: Any) -> None:
     server = KeyEstablishmentServer(suite1_pair[1], max_sessions=1)
-    slow = Initiator(test_ca.issue(STALLERS[0], SUITE1), EUI_B, ephemeral_data_generate_time=40)
+    # its own wait for the response is as long: a message after a deadline ends the exchange
+    slow = Initiator(
+        test_ca.issue(STALLERS[0], SUITE1),
+        EUI_B,
+        ephemeral_data_generate_time=40,
+        response_time=40,
+    )
     step = initiate(server, STALLERS[0], slow, 0.0)
     assert server.next_deadline() == 40 + DEFAULT_TIMEOUT_MARGIN
     now = 45.0  # slow, but within what it advertised

@@ -497,9 +497,12 @@ class _Machine:
         return Step(events=(Terminated(status=None, wait_time=0, by_peer=False, timed_out=True),))
 
     def receive(self, message: Message, now: float) -> Step:
-        """Handle one decoded message from the partner."""
+        """Handle one decoded message from the partner (one at or past the deadline ends the
+        exchange as the timeout does: it came too late)."""
         if self.state in _FINAL:
             return Step()
+        if self._deadline is not None and now >= self._deadline:
+            return _Machine.abort(self, now)
         if isinstance(message, TerminateKeyEstablishment):
             return self._on_terminate(message, now)
         target = TRANSITIONS.get((self.role, self.state, type(message)))
@@ -511,6 +514,8 @@ class _Machine:
 
     def receive_payload(self, command_id: int, payload: bytes, now: float) -> Step:
         """Decode a ZCL payload from the partner and handle it; bad input -> BAD_MESSAGE."""
+        if self._deadline is not None and now >= self._deadline:
+            return _Machine.abort(self, now)
         try:
             message = self._decode(command_id, payload)
         except DecodeError:
