@@ -100,6 +100,8 @@ class InterPanService:
         #: Fragment responses the transport failed to send (reception goes on).
         self.unanswered = 0
         self._responses: dict[bytes, asyncio.Queue[bytes]] = {}
+        #: Fragmented messages to each partner, sent one at a time: the lock and its users.
+        self._sending: dict[bytes, tuple[asyncio.Lock, list[None]]] = {}
         self.link = InterPanLink(ieee=ieee, pan_id=pan_id, window=window, whitelist=whitelist)
         #: A frame from this node: unicast to ``dst``, group ``group_id``, else broadcast
         #: (:meth:`InterPanLink.frame <zse.interpan.link.InterPanLink.frame>`).
@@ -152,7 +154,9 @@ class InterPanService:
     ) -> None:
         """Send a ZCL frame of any length (up to 1500 octets) to ``dst``: in one frame if it
         fits, else as inter-PAN fragments, one at a time, each answered before the next
-        (:class:`~zse.interpan.fragment.FragmentFailed` when one is refused or unanswered)."""
+        (:class:`~zse.interpan.fragment.FragmentFailed` when one is refused or unanswered).
+        Two fragmented messages to one partner go one after the other: a receiver holds one
+        message in progress per sender (:class:`~zse.interpan.fragment.Reassembler`)."""
         whole = InterPanFrame(
             src_pan_id=self.pan_id,
             src_ieee=self.ieee,
@@ -175,6 +179,36 @@ class InterPanService:
         sender = FragmentSender(
             payload, size=limit - FRAGMENT_OVERHEAD, timeout=self.fragment_timeout
         )
+        partner = bytes(dst.serialize())
+        async with self._one_at_a_time(partner):
+            await self._send_fragments(
+                sender, cluster_id=cluster_id, dst=dst, dst_pan_id=dst_pan_id, secure=secure
+            )
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, partner: bytes) -> AsyncIterator[None]:
+        """Hold the turn of fragmented sends to ``partner`` (the table keeps only partners
+        with a send under way or waiting)."""
+        lock, users = self._sending.setdefault(partner, (asyncio.Lock(), []))
+        users.append(None)
+        try:
+            async with lock:
+                yield
+        finally:
+            users.pop()
+            if not users:
+                del self._sending[partner]
+
+    async def _send_fragments(
+        self,
+        sender: FragmentSender,
+        *,
+        cluster_id: int,
+        dst: EUI64,
+        dst_pan_id: int,
+        secure: bool,
+    ) -> None:
+        """The fragments of one message to ``dst``, each answered before the next."""
         partner = bytes(dst.serialize())
         responses: asyncio.Queue[bytes] = asyncio.Queue()
         self._responses[partner] = responses
