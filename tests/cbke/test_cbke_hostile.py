@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from tests.cbke.conftest import EUI_A
 from zse.cbke import Initiator, KeyEstablishmentServer, State, run_inline
@@ -61,3 +63,80 @@ def test_a_message_after_the_deadline_does_not_revive_the_exchange(suite1_pair: 
     assert [(e.timed_out, e.by_peer) for e in late.events if isinstance(e, Terminated)] == [
         (True, False)
     ]
+
+
+#: What a hostile network does to one message in flight (SE C.3.1's order is U, V, U, V, ...).
+MUTATIONS = st.one_of(
+    st.just(("as sent", 0)),
+    st.tuples(st.just("cut"), st.integers(0, 90)),
+    st.tuples(st.just("flip"), st.integers(0, 8 * 90 - 1)),
+    st.tuples(st.just("other command"), st.integers(0, 5)),
+    st.tuples(st.just("replay"), st.integers(0, 20)),
+    st.tuples(st.just("late"), st.integers(1, 600)),
+)
+
+
+def _mutate(
+    command: int, payload: bytes, how: tuple[str, int], seen: list[tuple[int, bytes]]
+) -> tuple[int, bytes, float]:
+    """One message as the partner receives it, and the seconds it took."""
+    kind, n = how
+    if kind == "cut":
+        return command, payload[: n % (len(payload) + 1)], 0.0
+    if kind == "flip" and payload:
+        flipped = bytearray(payload)
+        flipped[(n // 8) % len(flipped)] ^= 1 << (n % 8)
+        return command, bytes(flipped), 0.0
+    if kind == "other command":
+        return n, payload, 0.0
+    if kind == "replay" and seen:
+        return *seen[n % len(seen)], 0.0
+    return command, payload, float(n) if kind == "late" else 0.0
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(mutations=st.lists(MUTATIONS, min_size=1, max_size=8))
+@example(mutations=[("as sent", 0)] * 6)
+def test_an_exchange_through_a_hostile_network_ends_cleanly(
+    suite1_pair: Any, mutations: list[tuple[str, int]]
+) -> None:
+    """Every message of an exchange cut, flipped, replaced by another command, a replay or
+    late: neither side raises, neither waits without a deadline, and sides that both end with
+    a key end with the same one."""
+    cred_u, cred_v = suite1_pair
+    initiator = Initiator(cred_u, cred_v.eui64)
+    server = KeyEstablishmentServer(cred_v)
+    now = 0.0
+    outgoing = [(m.command_id, m.encode()) for m in initiator.start(now).send]
+    seen: list[tuple[int, bytes]] = []
+    to_server = True
+    for how in mutations:
+        if not outgoing:
+            break
+        received = []
+        for sent in outgoing:
+            command, payload, took = _mutate(*sent, how, seen)
+            seen.append((command, payload))
+            now += took
+            if to_server:
+                step = server.receive_payload(EUI_A, command, payload, now)
+                step = server.run_inline(EUI_A, step, now)
+            else:
+                step = run_inline(initiator, initiator.receive_payload(command, payload, now), now)
+            received += [(m.command_id, m.encode()) for m in step.send]
+        outgoing, to_server = received, not to_server
+    responder = server.session(EUI_A)
+    if len(mutations) >= 6 and all(kind == "as sent" for kind, _ in mutations[:6]):
+        assert responder is not None
+        assert initiator.state is State.ESTABLISHED is responder.state
+    now += 1000.0
+    for machine in [initiator] + ([] if responder is None else [responder]):
+        assert machine.state in {State.IDLE, State.ESTABLISHED, State.TERMINATED} or (
+            machine.next_deadline() is not None
+        )
+    server.handle_timeout(now)
+    initiator.handle_timeout(now)
+    if responder is not None and State.ESTABLISHED is initiator.state is responder.state:
+        assert initiator.key_data == responder.key_data
