@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.interpan.test_interpan_secured import CA, pair, transfer
+from tests.interpan.test_interpan_secured import CA, another_terminal, pair, transfer
 from zse.cbke import SUITE1
 from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
 from zse.interpan.ke import establish_over_interpan
-from zse.interpan.secure import InterPanSecurity
-from zse.interpan.service import InterPanService
-from zse.interpan.transports.sim import SimTransport
 from zse.se.ids import KEY_ESTABLISHMENT
 from zse.sim import run
 
@@ -67,14 +64,7 @@ def test_a_terminal_that_gives_up_half_way_establishes_a_key_when_it_starts_agai
 def test_two_terminals_at_once_get_two_keys_and_neither_opens_the_others_frames():
     async def main() -> tuple[list[bool], dict[str, int], bool]:
         air, hub, hht, hub_svc, hht_svc, server = await pair(62, hub_suites=(SUITE1,))
-        other = await air.coordinator(channel=20, pan_id=0x3333)
-        other_svc = InterPanService(
-            SimTransport(other),
-            ieee=other.state.node_info.ieee,
-            pan_id=0x3333,
-            whitelist=hht_svc.whitelist,
-            security=InterPanSecurity(),
-        )
+        other, other_svc = await another_terminal(air, hht_svc)
         results = await asyncio.gather(
             *(
                 establish_over_interpan(

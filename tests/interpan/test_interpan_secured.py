@@ -71,6 +71,18 @@ async def pair(seed: int, capture: Path | None = None, *, hub_suites=(SUITE1, SU
     return air, hub, hht, hub_svc, hht_svc, server
 
 
+async def another_terminal(air: Air, like: InterPanService):
+    """A second terminal on PAN 0x3333 with ``like``'s whitelist and its own security."""
+    other = await air.coordinator(channel=20, pan_id=0x3333)
+    return other, InterPanService(
+        SimTransport(other),
+        ieee=other.state.node_info.ieee,
+        pan_id=0x3333,
+        whitelist=like.whitelist,
+        security=InterPanSecurity(),
+    )
+
+
 @pytest.mark.parametrize("suite", [SUITE1, SUITE2], ids=["suite1", "suite2"])
 def test_key_establishment_then_secured_and_fragmented_frames(suite, tmp_path: Path) -> None:
     capture = tmp_path / "secured.pcap"

@@ -225,9 +225,14 @@ class InterPanKeyServer:
                 self.established += 1
                 LOGGER.info("inter-PAN key established with %s (%s)", partner, event.suite.name)
                 if self.on_established is not None:
-                    self.on_established(
-                        InterPanKeyEstablished(partner=partner, suite=event.suite.name)
-                    )
+                    try:
+                        self.on_established(
+                            InterPanKeyEstablished(partner=partner, suite=event.suite.name)
+                        )
+                    except Exception:  # the application's fault: serving goes on
+                        LOGGER.exception(
+                            "inter-PAN key established with %s: on_established failed", partner
+                        )
             elif isinstance(event, Terminated):
                 self._unvouch(partner)
                 self.terminated += 1
