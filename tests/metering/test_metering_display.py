@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zse.metering.display import (
+    LEDGER_RUNS,
     EnergyLedger,
     TierPrice,
     block_attribute_ids,
@@ -24,7 +25,7 @@ from zse.metering.display import (
     tariff_of,
 )
 from zse.metering.formatting import Formatting
-from zse.price.core import CalorificValue, ConversionFactor, PriceAttributes
+from zse.price.core import CalorificValue, ConversionFactor, PriceAttributes, Tariff
 from zse.se.ids import PriceAttribute, block_price_attribute, block_threshold_attribute
 from zse.se.types import UnitOfMeasure
 
@@ -227,3 +228,104 @@ def test_an_interval_not_captured_is_shown_as_such_not_as_consumption():
     assert interval_text(formatting, 512) == "0.512 kWh"
     assert interval_text(formatting, 0xFFFFFE) == "16777.214 kWh"  # the largest captured
     assert interval_text(formatting, 0xFFFFFF) == "not captured"
+
+
+#: Readings as (metered units used since the last, tier in force); a negative step is a
+#: meter replaced (a lower summation: a new baseline).
+READINGS = st.lists(st.tuples(st.integers(-3, 40), st.integers(0, 3)), max_size=60)
+THRESHOLD_SETS = st.lists(st.integers(1, 400), max_size=4, unique=True).map(sorted)
+
+
+def fed(readings: list[tuple[int, int]], thresholds: list[int], limit: int | None) -> EnergyLedger:
+    """A ledger told ``thresholds`` (metered units) fed ``readings`` from summation 1000."""
+    ledger = EnergyLedger(thresholds=[Fraction(t) for t in thresholds], limit=limit)
+    summation = Fraction(1000)
+    ledger.add(summation, kwh(0, 1000))
+    for step, tier in readings:
+        summation = summation + step if step >= 0 else Fraction(-step)
+        ledger.add(summation, kwh(tier, 1000 + tier))
+    return ledger
+
+
+def block_tariff(thresholds: list[int], prices: list[int]) -> Tariff:
+    """Tiers 0-3, a price for each block (``prices`` taken in turn), thresholds in metered
+    units."""
+    blocks = range(1, len(thresholds) + 2)
+    return Tariff(
+        prices={
+            (tier, block): prices[(tier * 16 + block) % len(prices)]
+            for tier in range(4)
+            for block in blocks
+        },
+        price_trailing_digit=4,
+        block_thresholds=thresholds,
+    )
+
+
+@given(
+    readings=READINGS,
+    told=THRESHOLD_SETS,
+    other=THRESHOLD_SETS,
+    limit=st.integers(1, 6),
+    prices=st.lists(st.integers(0, 9999), min_size=20, max_size=20),
+    data=st.data(),
+)
+def test_a_bounded_ledger_prices_as_the_unbounded_one(
+    readings: list[tuple[int, int]],
+    told: list[int],
+    other: list[int],
+    limit: int,
+    prices: list[int],
+    data: st.DataObject,
+) -> None:
+    """Folded down to ``limit`` runs, the ledger costs exactly what the ledger keeping every
+    run costs under the thresholds it was told and any of them (SE D.4.2.2.3: blocks by
+    cumulative consumption); under thresholds it was not told, either the same or it says
+    it cannot (no wrong number on the screen)."""
+    bounded, unbounded = fed(readings, told, limit), fed(readings, told, None)
+    assert bounded.consumed == unbounded.consumed
+    some = sorted(data.draw(st.sets(st.sampled_from(told)) if told else st.just(set())))
+    for thresholds in (told, some, []):
+        tariff = block_tariff(thresholds, prices)
+        assert bounded.exact_for(tariff.thresholds())
+        assert tariff.cost(bounded.usage) == tariff.cost(unbounded.usage)
+        screens = [energy_screen(None, None, ledger, tariff) for ledger in (bounded, unbounded)]
+        assert screens[0] == screens[1]
+    tariff = block_tariff(other, prices)
+    if bounded.exact_for(tariff.thresholds()):
+        assert tariff.cost(bounded.usage) == tariff.cost(unbounded.usage)
+    else:
+        assert energy_screen(None, None, bounded, tariff).cost is None
+
+
+@pytest.mark.parametrize("thresholds", [(), (10, 30), tuple(range(10, 160, 10))])
+def test_the_ledger_stays_bounded_over_10000_tier_flips(thresholds: tuple[int, ...]) -> None:
+    """Two TOU tiers flipping at each reading under no block period ("until changed"): the
+    ledger was one run per flip (10,000); it stays within LEDGER_RUNS (15 thresholds, two
+    tiers: 16 x 2 runs after a fold) and costs the same."""
+    told = [Fraction(t) for t in thresholds]
+    bounded, unbounded = EnergyLedger(thresholds=told), EnergyLedger(thresholds=told, limit=None)
+    largest = 0
+    for reading in range(10_001):
+        for ledger in (bounded, unbounded):
+            ledger.add(Fraction(reading, 100), kwh(1 + reading % 2, 1000 + 500 * (reading % 2)))
+        largest = max(largest, len(bounded.usage))
+    assert len(unbounded.usage) == 10_000
+    assert largest <= LEDGER_RUNS
+    tariff = block_tariff(list(thresholds), list(range(100, 2100, 100)))
+    assert tariff.cost(bounded.usage) == tariff.cost(unbounded.usage)
+
+
+def test_thresholds_changed_after_a_fold_show_no_cost_not_a_wrong_one() -> None:
+    """A block tariff read again mid-period with a threshold inside what a fold reordered:
+    the cost is not known (before any fold, every threshold prices exactly)."""
+    readings = [(1, 1), (1, 2)] * 40  # 80 runs over 80 units, no thresholds told
+    few = fed(readings[:10], [], LEDGER_RUNS)
+    tariff = block_tariff([5], list(range(100, 2100, 100)))
+    assert few.exact_for(tariff.thresholds())
+    assert tariff.cost(few.usage) == tariff.cost(fed(readings[:10], [], None).usage)
+    folded = fed(readings, [], LEDGER_RUNS)
+    assert len(folded.usage) < LEDGER_RUNS
+    assert not folded.exact_for(tariff.thresholds())
+    assert energy_screen(None, None, folded, tariff).cost is None
+    assert energy_screen(None, None, folded, block_tariff([], [1] * 20)).cost == "0.01"

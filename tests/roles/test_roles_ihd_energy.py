@@ -95,6 +95,7 @@ async def test_the_display_prices_a_block_tariff_read_from_the_esi(tmp_path) -> 
         await asyncio.sleep(CONFIG.poll_interval + 2)
         screen = ihd.showing_energy()
         assert (screen.used, screen.cost) == ("42.500 kWh", "8.63")  # docs/metering.md
+        assert ihd.ledger.thresholds == [10, 30]  # kWh: where its ledger keeps the order
     finally:
         await close(han)
 

@@ -21,7 +21,8 @@ block (documented in docs/metering.md).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from bisect import bisect_right
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -39,6 +40,7 @@ from zse.se.ids import PriceAttribute, block_price_attribute, block_threshold_at
 from zse.se.types import UNIT_OF_MEASURE_BCD, CalorificValueUnit, UnitOfMeasure
 
 __all__ = [
+    "LEDGER_RUNS",
     "EnergyLedger",
     "EnergyScreen",
     "TierPrice",
@@ -81,19 +83,43 @@ class TierPrice:
         )
 
 
+#: Runs an :class:`EnergyLedger` keeps in the order used before it folds them (zse's own).
+LEDGER_RUNS = 64
+#: Lossy ranges kept apart before they are taken as one (their hull: sound, only coarser).
+_LOSSY_RANGES = 32
+
+
 @dataclass
 class EnergyLedger:
     """The consumption a display saw, in the order used, as (tier, metered units), within the
     block period ``period`` (what names the period in force, the display's issuer event id
     and start of it; None: no block period in force). The last price seen for each tier is
-    kept for a TOU tariff."""
+    kept for a TOU tariff.
+
+    Bounded: the order of use matters only where a block threshold falls (a part is priced
+    in the block its cumulative consumption since the start of the period falls in, SE
+    D.4.2.2.3; TOU tiers priced per part, D.4.2.4.1). Past ``limit`` runs (and twice the
+    size of its last fold) the ledger folds what lies between two of ``thresholds`` (the
+    block thresholds the display knows, metered units) into one run per tier: exactly the
+    same cost for those thresholds and any of them, and at most (thresholds + 1) x tiers
+    runs after a fold (16 x 49 at worst: 15 thresholds, D.4.2.2.2; effective tiers 0-48,
+    D.4.2.4.1.1.23). Where a fold reordered tiers it keeps the range (:meth:`exact_for`):
+    priced with a threshold inside it, the ledger no longer knows the cost (zse's own
+    choice: the block tariff changed mid-period after a fold; no wrong number shown)."""
 
     usage: list[tuple[int, Fraction]] = field(default_factory=list)
     period: Hashable | None = None
     tier_prices: dict[int, TierPrice] = field(default_factory=dict)
     #: The price in force at the last reading.
     current: TierPrice | None = None
+    #: The block thresholds the display knows, in metered units: where a fold keeps order.
+    thresholds: Sequence[Fraction] = ()
+    #: Runs kept before the first fold (None: never fold).
+    limit: int | None = LEDGER_RUNS
     _last: Fraction | None = None
+    #: The ranges of consumption (from, to) whose order of tiers a fold dropped.
+    _lossy: list[tuple[Fraction, Fraction]] = field(default_factory=list)
+    _fold_above: int = 0
 
     def add(
         self, summation: Fraction, price: TierPrice | None, period: Hashable | None = None
@@ -102,7 +128,7 @@ class EnergyLedger:
         A new block period starts the count again; a summation lower than the last (a meter
         replaced or rolled over) is a new baseline, not consumption."""
         if period != self.period:
-            self.usage, self.period = [], period
+            self.usage, self.period, self._lossy, self._fold_above = [], period, [], 0
         tier = 0 if price is None else price.tier
         self.current = price
         if price is not None:
@@ -115,6 +141,55 @@ class EnergyLedger:
             self.usage[-1] = (tier, self.usage[-1][1] + used)
         else:
             self.usage.append((tier, used))
+            if self.limit is not None and len(self.usage) > max(self.limit, self._fold_above):
+                self._fold()
+
+    def _fold(self) -> None:
+        """One run per tier between two thresholds, in the order each tier came first."""
+        cuts = sorted({Fraction(cut) for cut in self.thresholds if cut > 0})
+        spans: dict[int, dict[int, Fraction]] = {}
+        position = Fraction(0)
+        for tier, used in self.usage:
+            left = used
+            while left > 0:
+                span = bisect_right(cuts, position)
+                part = left if span == len(cuts) else min(left, cuts[span] - position)
+                runs = spans.setdefault(span, {})
+                runs[tier] = runs.get(tier, Fraction(0)) + part
+                position += part
+                left -= part
+        folded: list[tuple[int, Fraction]] = []
+        for span, runs in sorted(spans.items()):
+            if len(runs) > 1:
+                upper = position if span == len(cuts) else cuts[span]
+                self._lose(cuts[span - 1] if span else Fraction(0), upper)
+            for tier, amount in runs.items():
+                if folded and folded[-1][0] == tier:
+                    folded[-1] = (tier, folded[-1][1] + amount)
+                else:
+                    folded.append((tier, amount))
+        self.usage = folded
+        self._fold_above = 2 * len(folded)
+
+    def _lose(self, low: Fraction, high: Fraction) -> None:
+        """Keep (low, high) among the lossy ranges, overlapping ones merged; past
+        :data:`_LOSSY_RANGES` all of them as their hull."""
+        ranges = sorted([*self._lossy, (low, high)])
+        merged = [ranges[0]]
+        for start, end in ranges[1:]:
+            if start < merged[-1][1]:  # ranges meeting at a threshold stay apart
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        if len(merged) > _LOSSY_RANGES:
+            merged = [(merged[0][0], max(end for _, end in merged))]
+        self._lossy = merged
+
+    def exact_for(self, thresholds: Iterable[Fraction]) -> bool:
+        """Whether the ledger prices exactly as the consumption in the order used would be
+        under these block thresholds (metered units): none falls inside a range a fold
+        reordered."""
+        return not any(low < cut < high for cut in thresholds for low, high in self._lossy)
 
     @property
     def consumed(self) -> Fraction:
@@ -222,7 +297,8 @@ def energy_screen(
     """The texts a display prints: the meter's summation and demand as formatted, what was
     used in the period, the price in force per unit and its tier, and the period's cost
     (rounded half up to ``decimals``). A usage the tariff has no price for leaves the cost
-    unknown."""
+    unknown, and so do thresholds the ledger cannot price exactly
+    (:meth:`EnergyLedger.exact_for`)."""
     used = ledger.consumed
     unit = unit_text(meter_unit)
     current = ledger.current
@@ -232,7 +308,8 @@ def energy_screen(
         block_tiers = {tier for tier, _ in tariff.prices}
         usage = [(tier if tier in block_tiers else 0, amount) for tier, amount in ledger.usage]
         try:
-            cost = format_amount(tariff.cost(usage, priced_per_unit=priced_per_unit), decimals)
+            if ledger.exact_for(tariff.thresholds()):
+                cost = format_amount(tariff.cost(usage, priced_per_unit=priced_per_unit), decimals)
         except ValueError:
             cost = None
         if current is not None:

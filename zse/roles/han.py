@@ -85,6 +85,7 @@ from zse.price.core import (
     BlockThresholds,
     PriceAttributes,
     PriceMatrix,
+    Tariff,
     TariffInformation,
     TierLabels,
 )
@@ -970,6 +971,7 @@ class InHomeDisplay(HanDevice):
             period = self.price.block_periods.current(self.clock(), absolute=True)
             price = self.price.current()
             tier = None if price is None else TierPrice.of(price)  # its tier in force, 0-48
+            self.ledger.thresholds = self._block_thresholds()
             self.ledger.add(
                 event.reading.value,
                 tier,
@@ -998,18 +1000,33 @@ class InHomeDisplay(HanDevice):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _block_thresholds(self) -> list[Fraction]:
+        """The block thresholds the display prices with, in metered units (none: no block
+        prices read, or thresholds that do not make a tariff): where its ledger keeps the
+        order of use when it folds (:class:`~zse.metering.display.EnergyLedger`)."""
+        blocks = self.blocks
+        if blocks is None or not blocks.block_prices:
+            return []
+        try:
+            return Tariff.from_attributes(blocks, 0, self._metering_scale()).thresholds()
+        except ValueError:
+            return []
+
+    def _metering_scale(self) -> Fraction:
+        """One raw unit of the meter in metered units: its Multiplier / Divisor
+        (D.3.2.2.4.2-3; 0 is taken as 1)."""
+        formatting = None if self.metering is None else self.metering.protocol.formatting
+        if formatting is None:
+            return Fraction(1)
+        return Fraction(formatting.multiplier or 1, formatting.divisor or 1)
+
     def showing_energy(self) -> EnergyScreen:
         """The energy page: summation and demand as the meter formats them, what was used in
         the block period (or since the display started), the price and its cost."""
         summation, demand = (None, None) if self.metering is None else self.metering.current()
         formatting = None if self.metering is None else self.metering.protocol.formatting
         meter_unit = UnitOfMeasure.KWH if formatting is None else formatting.unit_of_measure
-        scale = (
-            Fraction(1)
-            if formatting is None
-            else Fraction(formatting.multiplier or 1, formatting.divisor or 1)
-        )
-        tariff = tariff_of(self.ledger, self.blocks, scale)
+        tariff = tariff_of(self.ledger, self.blocks, self._metering_scale())
         per_unit: Fraction | None = Fraction(1)
         current = self.ledger.current
         if current is not None:
