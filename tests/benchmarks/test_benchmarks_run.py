@@ -167,3 +167,11 @@ def test_a_missing_tool_ends_the_run_with_one_line(
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"{script}: needs {tool}"), done.stderr
+
+
+def test_calendar_reading_prints_both_calendars_and_their_ratio() -> None:
+    out = run("calendar_reading.py", "--readings", "4")
+    for name in ("worst", "GB TOU"):
+        assert re.search(
+            rf"{name}: cold reading [\d.]+ ms, later the same day [\d.]+ ms, ratio {RATIO}", out
+        ), out

@@ -4,16 +4,19 @@ client putting them back together in any order, and the timeline rules shared wi
 
 from __future__ import annotations
 
+import cProfile
 import dataclasses
+import pstats
 import random
-import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.calendar.test_calendar_wire import part_payload
-from tests.calendar.tou import HOURLY, LONDON_2026, OFF_PEAK, tou_calendar, utc
+from tests.calendar.tou import HOURLY, LONDON_2026, OFF_PEAK, hostile_calendar, tou_calendar, utc
 from zse.calendar import (
     CalendarCancellation,
     CalendarOutcome,
@@ -26,6 +29,7 @@ from zse.calendar import (
     TimeReference,
     ZclDate,
 )
+from zse.calendar.core import HORIZON_DAYS, CalendarReading
 from zse.calendar.wire import Calendar
 from zse.se.frames import max_zcl_payload
 from zse.time.core import ZoneYear
@@ -110,27 +114,80 @@ def test_a_calendar_that_does_not_say_reads_none() -> None:
     assert flat.at(utc(2026, 1, 14, 17), LONDON_2026).value == 3
 
 
+def calls(read: Callable[[], object], *names: str) -> list[int]:
+    """How many times ``read()`` called each of ``names`` (functions of zse.calendar.core),
+    counted by cProfile: work, not time."""
+    profile = cProfile.Profile()
+    profile.runcall(read)
+    counts = {
+        function: stats[1]
+        for (path, _, function), stats in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+        if path.endswith(str(Path("zse", "calendar", "core.py")))
+    }
+    return [counts.get(name, 0) for name in names]
+
+
 def test_a_hostile_calendar_whose_value_never_changes_is_read_at_once() -> None:
     """The worst calendar a publisher can send: 255 entries a day, 255 seasons and 255
     special days, all saying the same value, so the look ahead for a change runs its whole
     horizon (400 days). Each day's entries are worked out once: it took 76 s for one reading
-    (every candidate instant looked through every special day and season again)."""
-    same = DayProfile(1, tuple((minute, 1) for minute in range(0, 255 * 5, 5)))
-    week = dataclasses.replace(tou_calendar().weeks[0], week_id=1, days=(1,) * 7)
-    calendar = CalendarSchedule(
-        provider_id=1,
-        issuer_event_id=1,
-        issuer_calendar_id=1,
-        calendar_time_reference=TimeReference.LOCAL,
-        seasons=tuple((ZclDate(0xFF, 1 + i % 12, 1 + i // 12), 1) for i in range(255)),
-        weeks=(week,),
-        days=(same,),
-        special_days=tuple((ZclDate(0xFF, 2, 30), 1) for _ in range(255)),
+    (every candidate instant looked through every special day and season again, some
+    100,000 day profiles a reading)."""
+    calendar = hostile_calendar()
+    reading: list[CalendarReading] = []
+    (days,) = calls(
+        lambda: reading.append(calendar.at(utc(2026, 1, 14, 17), LONDON_2026)), "day_profile"
     )
-    started = time.process_time()
-    reading = calendar.at(utc(2026, 1, 14, 17), LONDON_2026)
-    assert time.process_time() - started < 5
-    assert (reading.value, reading.changes_at) == (1, None)
+    assert days <= HORIZON_DAYS + 2  # each day of the look ahead and the day before, once
+    assert (reading[0].value, reading[0].changes_at) == (1, None)
+
+
+def test_a_calendar_read_again_the_same_day_does_not_look_ahead_again() -> None:
+    """A display or prepay meter reads the calendar at each meter reading: the worst calendar
+    cost its whole 400-day look ahead (0.5 s of CPU) each time. Read again the same day with
+    the value unchanged, the look ahead kept is the answer (the day's entries kept too);
+    the answers are those of a calendar never read."""
+    calendar = hostile_calendar()
+    first = calendar.at(utc(2026, 1, 14, 0, 5), LONDON_2026)
+    instants = [utc(2026, 1, 14, 0, 5) + quarter * 15 * 60 for quarter in range(1, 96)]
+    readings: list[CalendarReading] = []
+    looks, days = calls(
+        lambda: readings.extend(calendar.at(at, LONDON_2026) for at in instants),
+        "_next_change",
+        "day_profile",
+    )
+    assert (looks, days) == (0, 0)  # was 95 look aheads and 95 x 402 day profiles
+    assert set(readings) == {first}
+    assert readings[-1] == dataclasses.replace(calendar).at(instants[-1], LONDON_2026)
+    # the next day looks ahead again, from there
+    (looks,) = calls(lambda: calendar.at(utc(2026, 1, 15, 0, 5), LONDON_2026), "_next_change")
+    assert looks == 1
+
+
+@given(
+    reference=st.sampled_from(TimeReference),
+    zoned=st.booleans(),
+    day=st.sampled_from([utc(2026, 1, 14), utc(2026, 3, 28), utc(2026, 10, 24), utc(2026, 12, 24)]),
+    steps=st.lists(
+        st.one_of(st.integers(-900, 3600), st.integers(-6 * 3600, 30 * 3600)),
+        min_size=1,
+        max_size=12,
+    ),
+    moved=st.lists(st.booleans(), min_size=12, max_size=12),
+)
+def test_readings_kept_are_those_of_a_calendar_never_read(
+    reference: TimeReference, zoned: bool, day: int, steps: list[int], moved: list[bool]
+) -> None:
+    """Instants here and there around a day (the DST changes' included, some earlier than
+    the last): each reading of a calendar read before (or of its copy of another start, as
+    Calendars.at reads it) is that of an equal calendar never read."""
+    calendar = tou_calendar(calendar_time_reference=reference)
+    zone = LONDON_2026 if zoned else None
+    at = day
+    for step, move in zip(steps, moved, strict=False):
+        at += step
+        read = calendar.with_start(at) if move else calendar
+        assert read.at(at, zone) == dataclasses.replace(calendar).at(at, zone), at
 
 
 def test_a_calendar_refuses_what_it_cannot_mean() -> None:

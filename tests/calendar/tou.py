@@ -45,3 +45,20 @@ def utc(*args: int) -> int:
 LONDON_2026 = ZoneYear(
     time_zone=0, dst_start=utc(2026, 3, 29, 1), dst_end=utc(2026, 10, 25, 1) - 1, dst_shift=3600
 )
+
+
+def hostile_calendar() -> CalendarSchedule:
+    """The worst calendar a publisher can send (D.9.2.3: up to 255 of each): 255 schedule
+    entries a day, 255 seasons and 255 special days, all saying the same value, so the look
+    ahead for a change runs its whole horizon."""
+    same = DayProfile(1, tuple((minute, 1) for minute in range(0, 255 * 5, 5)))
+    return CalendarSchedule(
+        provider_id=1,
+        issuer_event_id=1,
+        issuer_calendar_id=1,
+        calendar_time_reference=2,
+        seasons=tuple((ZclDate(0xFF, 1 + i % 12, 1 + i // 12), 1) for i in range(255)),
+        weeks=(WeekProfile(1, (1,) * 7),),
+        days=(same,),
+        special_days=tuple((ZclDate(0xFF, 2, 30), 1) for _ in range(255)),
+    )

@@ -423,9 +423,12 @@ class CalendarSchedule:
     special_days_start: int | None = None
     _by_day: dict[int, DayProfile] = field(init=False, repr=False, compare=False)
     _by_week: dict[int, WeekProfile] = field(init=False, repr=False, compare=False)
+    #: What its readings share (:meth:`at`), shared with its copies of another start.
+    _memo: _Memo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.header()  # the header's checks
+        object.__setattr__(self, "_memo", _Memo())
         object.__setattr__(self, "_by_day", {day.day_id: day for day in self.days})
         object.__setattr__(self, "_by_week", {week.week_id: week for week in self.weeks})
         if len(self._by_day) != len(self.days) or len(self._by_week) != len(self.weeks):
@@ -449,8 +452,11 @@ class CalendarSchedule:
         return self.issuer_event_id if event is None else event
 
     def with_start(self, start: int) -> CalendarSchedule:
-        """The same calendar starting at ``start`` (a start "now" resolved)."""
-        return dataclasses.replace(self, start_time=start)
+        """The same calendar starting at ``start`` (a start "now" resolved); its readings
+        are the same (:meth:`at` does not look at the start): it shares what they keep."""
+        moved = dataclasses.replace(self, start_time=start)
+        object.__setattr__(moved, "_memo", self._memo)
+        return moved
 
     def header(self) -> CalendarHeader:
         """Its Publish Calendar."""
@@ -629,20 +635,43 @@ class CalendarSchedule:
         (within ``horizon_days``). ``zone``: TimeZone and DST as the Time cluster gives them
         (:class:`zse.time.core.ZoneYear`), for a calendar on standard or local time; without
         it such a calendar is read as UTC. Special days replace the seasons' day profiles.
-        The start of the calendar is not looked at here (:meth:`Calendars.at` is)."""
-        value = self.value_at_reference(self._reference(utc, zone))
-        changes_at, next_value = self._next_change(utc, zone, value, horizon_days)
+        The start of the calendar is not looked at here (:meth:`Calendars.at` is).
+
+        The reading's day (its entries and the day before's) and look ahead are kept until
+        the day, the zone or the value changes, or the change found is reached (zse's own):
+        a look ahead from the same day, zone and offset tries the same instants in the same
+        order, those after a later ``utc`` among them, which all read the value before the
+        change found. A calendar's later readings that day cost a day's lookup, not the look
+        ahead (a publisher's worst calendar: 0.5 s of CPU each, docs/performance.md)."""
+        memo = self._memo
+        reference = self._reference(utc, zone)
+        day = from_zigbee(reference).date()
+        known = {d: memo.days[d] for d in (day, day - _ONE_DAY) if d in memo.days}
+        changes = functools.partial(_known_changes, self._changes, known)
+        value = self.value_at_reference(reference, changes)
+        look = (zone, day, reference - utc, horizon_days)
+        last = memo.last
+        if last is not None and last.still(look, utc, value):
+            changes_at, next_value = last.changes_at, last.next_value
+        else:
+            changes_at, next_value = self._next_change(utc, zone, value, horizon_days, changes)
+            memo.last = _LookAhead(look, utc, value, changes_at, next_value)
+        memo.days = {d: changes(d) for d in (day, day - _ONE_DAY)}
         return CalendarReading(self.calendar_type, value, changes_at, next_value)
 
     def _next_change(
-        self, utc: int, zone: ZoneYear | None, value: int | None, horizon_days: int
+        self,
+        utc: int,
+        zone: ZoneYear | None,
+        value: int | None,
+        horizon_days: int,
+        changes: Callable[[_dt.date], list[tuple[int, int]]],
     ) -> tuple[int | None, int | None]:
         """The first instant after ``utc`` with another value: each entry's start on the
         calendar's clock is tried as UTC with the offsets in effect before and after it
         (a DST change moves a local start), and DST's own changes too. Each day's entries
-        are worked out once (special days and seasons looked through once a day, not once
-        a candidate: a calendar whose value never changes is read in one pass)."""
-        changes = functools.cache(self._changes)
+        are worked out once (``changes`` keeps them: special days and seasons looked
+        through once a day, not once a candidate)."""
         here = self._reference(utc, zone) - utc
         offsets = {here}
         if zone is not None:
@@ -663,6 +692,50 @@ class CalendarSchedule:
 
 
 _EPOCH: Final = _dt.date(2000, 1, 1)
+_ONE_DAY: Final = _dt.timedelta(days=1)
+
+
+def _known_changes(
+    work_out: Callable[[_dt.date], list[tuple[int, int]]],
+    known: dict[_dt.date, list[tuple[int, int]]],
+    date: _dt.date,
+) -> list[tuple[int, int]]:
+    """``date``'s entries from ``known``, worked out (and kept there) the first time."""
+    entries = known.get(date)
+    if entries is None:
+        entries = known[date] = work_out(date)
+    return entries
+
+
+@dataclass(frozen=True)
+class _LookAhead:
+    """A reading's look ahead: from where (zone, day on the calendar's clock, its offset,
+    horizon), at which instant, the value then and the change it found."""
+
+    look: tuple[ZoneYear | None, _dt.date, int, int]
+    utc: int
+    value: int | None
+    changes_at: int | None
+    next_value: int | None
+
+    def still(self, look: tuple[ZoneYear | None, _dt.date, int, int], utc: int, value: Any) -> bool:
+        """Whether a reading at ``utc`` reading ``value`` from ``look`` finds the same
+        change: the same start, not earlier, the same value, the change not reached."""
+        return (
+            look == self.look
+            and self.utc <= utc
+            and value == self.value
+            and (self.changes_at is None or utc < self.changes_at)
+        )
+
+
+@dataclass
+class _Memo:
+    """What a calendar's readings keep (:meth:`CalendarSchedule.at`): the last reading's
+    day and the day before's entries, and its look ahead."""
+
+    days: dict[_dt.date, list[tuple[int, int]]] = field(default_factory=dict)
+    last: _LookAhead | None = None
 
 
 def _split(items: Sequence[Any], per: int, make: Any) -> list[CalendarPart]:
