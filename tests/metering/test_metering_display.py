@@ -152,6 +152,18 @@ def test_no_price_no_cost_and_a_tier_without_price_no_cost() -> None:
     assert energy_screen(None, None, ledger, tariff_of(ledger, blocks)).cost is None
 
 
+def test_thresholds_that_decrease_show_no_cost_not_an_error() -> None:
+    """An ESI's block thresholds that decrease (faulty or hostile) make no tariff: the
+    energy page shows the use and no cost (it raised ValueError)."""
+    ledger = EnergyLedger()
+    ledger.add(Fraction(1), kwh(1, 1000))
+    ledger.add(Fraction(50), kwh(1, 1000))
+    blocks = PriceAttributes(block_thresholds=(30, 10), block_prices={(0, 1): 100, (0, 2): 200})
+    assert tariff_of(ledger, blocks) is None
+    screen = energy_screen(None, None, ledger, tariff_of(ledger, blocks))
+    assert (screen.used, screen.cost) == ("49.000 kWh", None)
+
+
 def test_block_attributes_read_back() -> None:
     ids = block_attribute_ids(2, (0, 1))
     assert ids == [

@@ -258,13 +258,17 @@ def tariff_of(
     """The tariff pricing ``ledger``: the block tariff of ``blocks`` when it has block prices
     (its thresholds in the raw units of a meter whose Multiplier / Divisor is
     ``metering_scale``, SE D.4.2.2.3.3), else a price per tier from the prices seen (one
-    tier: flat; several: TOU). None when no price is known."""
+    tier: flat; several: TOU). None when no price is known, or when ``blocks`` do not make a
+    tariff (thresholds that decrease, read from a faulty or hostile ESI: no cost shown)."""
     prices = ledger.tier_prices.values()
     if not prices:
         return None
     digit = max(price.trailing_digit for price in prices)
     if blocks is not None and blocks.block_prices:
-        return Tariff.from_attributes(blocks, digit, metering_scale)
+        try:
+            return Tariff.from_attributes(blocks, digit, metering_scale)
+        except ValueError:
+            return None
     return Tariff.tou(
         {price.tier: price.price * 10 ** (digit - price.trailing_digit) for price in prices},
         digit,
