@@ -110,7 +110,9 @@ def response_delivery(request_encrypted: bool) -> Delivery:
 
 class Sender(Protocol):
     """What :func:`deliver` needs: the ``send`` of a ZCL endpoint
-    (:class:`~zse.zcl.endpoint.ZclPort`)."""
+    (:class:`~zse.zcl.endpoint.ZclPort`). Its keywords are named, as the endpoints' are:
+    with ``**kwargs`` here, mypy would refuse a :class:`~zse.zcl.se_endpoint.SeEndpoint`
+    passed to a service in user code (zse's own choice)."""
 
     async def send(
         self,
@@ -119,7 +121,14 @@ class Sender(Protocol):
         cluster_id: int,
         command_id: int,
         payload: bytes = b"",
-        **kwargs: Any,
+        *,
+        cluster_specific: bool = True,
+        direction: Direction | None = None,
+        tsn: int | None = None,
+        manufacturer: int | None = None,
+        disable_default_response: bool = False,
+        encrypt: bool | None = None,
+        dst_mode: t.AddrMode = t.AddrMode.NWK,
     ) -> int: ...
 
 
