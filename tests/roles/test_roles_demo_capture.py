@@ -199,8 +199,21 @@ def test_without_pcap_the_end_points_to_it():
     run(story(5, say=lines.append))
     assert lines[-2:] == [
         f"\n{lines[-2].split()[0]} frames on the air",
-        "Run `zse demo --pcap han.pcap` to write them to a pcap file for Wireshark.",
+        "Run `zse demo --pcap han.pcap --keys han.keys` to write them to a pcap file for"
+        " Wireshark, with the keys that decrypt them.",
     ]
+
+
+def test_a_capture_without_its_keys_is_said_to_be_encrypted(demo_run, tmp_path):
+    """Wireshark shows no SE command of the capture without the keys: the end says so, and
+    says nothing when they were written (the demo_run)."""
+    lines: list[str] = []
+    run(story(5, str(tmp_path / "han.pcap"), say=lines.append))
+    assert lines[-1] == (
+        "The frames are encrypted: add `--keys han.keys` for the keys Wireshark needs."
+    )
+    _, printed = demo_run
+    assert printed.rstrip().endswith("(open it in Wireshark)")
 
 
 def test_tshark_finds_every_chapter_in_the_capture_and_nothing_malformed(demo_run):

@@ -195,7 +195,13 @@ def _fail_quietly(message: str, status: int) -> NoReturn:
     help="Log level (any case; default warning).",
 )
 def main(verbose: int, log_level: str | None) -> None:
-    """zse: ZigBee Smart Energy tools (install codes, CBKE, simulated HAN)."""
+    """zse: ZigBee Smart Energy tools. Try `zse demo` first: a simulated HAN, no stick needed.
+
+    Install codes, CBKE certificates, an ESI or an in-home display on a USB stick (or the
+    simulator), inter-PAN, sniffer captures, an MQTT bridge and a retailer headend. Each
+    command's --help says more, and the guide:
+    https://github.com/zse-project/zse/blob/main/docs/index.md
+    """
     from zse.cli._logging import redact_handlers  # noqa: PLC0415
 
     # a library's warning printed before (or without) configure_logging goes to Python's

@@ -125,7 +125,7 @@ def _issuer(text: str) -> bytes:
     show_default=True,
     help="Crypto suite of the certificate: 1 (sect163k1, 48 bytes) or 2 (sect283k1, 74 bytes).",
 )
-@click.option("--out", "-o", help="Write the credentials JSON here (mode 0600).")
+@click.option("--out", "-o", help="Write the credentials JSON here (mode 0600) instead of stdout.")
 @click.option(
     "--valid-from",
     type=PlainInt,

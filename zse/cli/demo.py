@@ -598,7 +598,12 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
         + (f", written to {where} (open it in Wireshark)" if capture is not None else "")
     )
     if capture is None:
-        say("Run `zse demo --pcap han.pcap` to write them to a pcap file for Wireshark.")
+        say(
+            "Run `zse demo --pcap han.pcap --keys han.keys` to write them to a pcap file for"
+            " Wireshark, with the keys that decrypt them."
+        )
+    elif keys is None:  # encrypted as on a real HAN: Wireshark shows nothing of SE without keys
+        say("The frames are encrypted: add `--keys han.keys` for the keys Wireshark needs.")
     return happened
 
 

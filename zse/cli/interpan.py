@@ -409,8 +409,14 @@ def interpan() -> None:
 @interpan.command()
 @_stick_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-@click.option("--count", type=PlainIntRange(1), help="Stop after this many frames.")
-@click.option("--seconds", type=FiniteFloat(0, min_open=True), help="Stop after this long.")
+@click.option(
+    "--count", type=PlainIntRange(1), help="Stop after this many frames (default: until Ctrl-C)."
+)
+@click.option(
+    "--seconds",
+    type=FiniteFloat(0, min_open=True),
+    help="Stop after this many seconds (default: until Ctrl-C).",
+)
 def listen(as_json: bool, count: int | None, seconds: float | None, **stick: Any) -> None:
     """Print every inter-PAN frame heard, SE commands decoded."""
     options = _options(**stick)

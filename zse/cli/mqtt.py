@@ -437,7 +437,7 @@ def _over_radio(settings: Any, path: Path, radio: str | None, shell: bool = Fals
     is_flag=True,
     help="With --config: also read `zse esi` shell commands from stdin (until its end or quit).",
 )
-@click.option("--client-id", help="The MQTT client id (over mqtt.client_id).")
+@click.option("--client-id", help="The MQTT client id (over mqtt.client_id; default zse).")
 @click.option("--base-topic", help="The base topic (over mqtt.base_topic; default zse).")
 @click.option(
     "--send-events/--no-send-events",
