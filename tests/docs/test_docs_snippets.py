@@ -12,10 +12,15 @@ A block marked ``<!-- stick -->`` needs a USB stick: here it runs as an imported
 (its imports and definitions, not ``if __name__ == "__main__":``), and
 tests/cli_sticks/test_cli_sticks_quickstart.py runs its ``main()`` against bellows and the fake
 coordinator NCP. ``<!-- run -->`` (kept on older pages) marks a block that runs, as all do.
+
+A block that defines a function runs it too, or is named in :data:`SKETCHES` with what it
+leaves to the reader: there it runs only as far as its imports and definitions, so a new one is
+a choice, not a block that seems checked and is not.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import contextlib
 import io
@@ -31,6 +36,30 @@ MARKERS = ("run", "stick")
 _BLOCK = re.compile(r"(?:<!-- (\w+) -->\s*\n)?```python\n(.*?)\n```", re.DOTALL)
 #: ``print(...)  # what it prints``: the comment is the output the page promises ("..." elides).
 _PROMISE = re.compile(r"^\s*print\(.*\)\s+#\s*(.+?)\s*$", re.MULTILINE)
+
+#: Blocks that define a function they never call (a tour of an API on objects built elsewhere
+#: on the page or by the reader), and what they need to run.
+SKETCHES = {
+    "concepts.md#2": "a running MessagingServer; its async for never ends",
+    "device-management.md#1": "a started ESI with devices",
+    "drlc.md#1": "an ESI's SE endpoint and a joined device's endpoint, keys and an event",
+    "interpan.md#2": "inter-PAN services on both sides and a price server",
+    "messaging.md#1": "an ESI's SE endpoint, a store and three joined devices",
+    "messaging.md#2": "a joined device's endpoint and a store",
+    "prepayment.md#1": "an ESI serving Prepayment and a joined display",
+    "roles.md#2": "the air, a CA and an ESI that provisioned the display (roles.md#1 runs one)",
+    "simulator.md#2": "a pytest conftest hook: pytest-asyncio calls it",
+    "simulator.md#4": "the air of a running simulation",
+    "simulator.md#5": "a joined ESI and display",
+    "simulator.md#6": "four devices joined near the ESI",
+    "simulator.md#7": "the air with an ESI and two joined devices",
+    "smart-energy.md#2": "a Load Control Event payload and fields",
+    "smart-energy.md#4": "a started zigpy application, a handler and a joined device",
+    "smart-energy.md#5": "both sides' endpoints, credentials and stores",
+    "smart-energy.md#7": "a zigpy application, an SE endpoint and the ESI's credentials",
+    "smart-energy.md#8": "a USB stick (bellows)",
+    "tunneling.md#1": "a tunnel's two endpoints",
+}
 
 
 def python_blocks() -> list[tuple[str, str | None, str]]:
@@ -101,6 +130,28 @@ def test_the_checks_catch_what_a_reader_would_hit():
         )
         == set()
     )
+
+
+def uncalled_functions(code: str) -> list[str]:
+    """The functions ``code`` defines at its top level and never calls by name."""
+    tree = ast.parse(code)
+    called = {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name not in called
+    ]
+
+
+def test_a_block_runs_the_functions_it_defines_or_is_a_named_sketch():
+    assert uncalled_functions("async def main():\n    pass\nrun(main())\n") == []
+    assert uncalled_functions("def f(x):\n    return x\nasync def g():\n    f(1)\n") == ["g"]
+    sketches = {name for name, _, code in BLOCKS if uncalled_functions(code)}
+    assert sketches == set(SKETCHES), "run what the block defines, or say in SKETCHES why not"
 
 
 @pytest.mark.parametrize(("name", "marker", "code"), BLOCKS, ids=IDS)
