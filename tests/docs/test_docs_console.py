@@ -37,11 +37,9 @@ NOT_RUN = {
     "headend.md#3": "Mosquitto and PostgreSQL",
     "headend.md#4": "curl against a running server",
     "installcode.md#2": "a devices.csv the page does not show, and zse esi on a stick",
-    "installcode.md#3": "a wrong.csv the page does not show",
     "installcode.md#4": "Ctrl-C",
     "installcode.md#5": "Ctrl-C",
     "installcode.md#6": "a worker killed",
-    "installcode.md#7": "an f.csv the page does not show",
 }
 
 

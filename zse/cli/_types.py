@@ -41,6 +41,12 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{str(value)[:20]!r} is not a finite number", param, ctx)
         return number
 
+    def _describe_range(self) -> str:
+        """No range in --help when there is none: click's own says ``[x<=None]``."""
+        if self.min is None and self.max is None:
+            return ""
+        return super()._describe_range()
+
 
 def _whole(kind: click.ParamType[Any], value: Any, param: click.Parameter | None, ctx: Any) -> None:
     """Fail unless ``value``, given as text, is a whole number in ASCII digits without ``_``

@@ -691,9 +691,19 @@ def groups(eui64: str, groups: tuple[str, ...]) -> Action:
 @click.argument("amount")
 @click.option("--label", default="", help="Rate label (up to 12 bytes).")
 @click.option(
-    "--tier", type=PlainIntRange(0, MAX_TIER), default=1, show_default=True, help="0-48 (SE 1.2)."
+    "--tier",
+    type=PlainIntRange(0, MAX_TIER),
+    default=1,
+    show_default=True,
+    help="The price tier this price is for (0-48; above 15: SE 1.2's extended tiers).",
 )
-@click.option("--tiers", type=PlainIntRange(0, MAX_TIER), default=1, show_default=True)
+@click.option(
+    "--tiers",
+    type=PlainIntRange(0, MAX_TIER),
+    default=1,
+    show_default=True,
+    help="How many price tiers the tariff has (Number of Price Tiers, 0-48).",
+)
 @click.option("--id", "issuer_event_id", type=INT, help="Issuer event id (default: from time).")
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
 @click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")
@@ -708,7 +718,7 @@ def price(  # noqa: PLR0917 - click passes options positionally
     duration: int,
     **target: Any,
 ) -> Action:
-    """Publish a price (D.4.2.4.1), e.g. ``price 0.2451 --label Peak --broadcast``; the
+    """Publish a price (D.4.2.4.1): ``price 0.2451 --label Peak --broadcast``, say; the
     decimals give the trailing digit, the currency and provider come from the configuration."""
     where = _target(**target)
 
@@ -739,7 +749,13 @@ _IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 @click.option("--id", "message_id", type=INT, help="Message id (default: from time).")
 @click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
-@click.option("--importance", type=click.Choice(list(_IMPORTANCE)), default="low")
+@click.option(
+    "--importance",
+    type=click.Choice(list(_IMPORTANCE)),
+    default="low",
+    show_default=True,
+    help="The message's importance level (Message Control bits 2-3).",
+)
 @click.option("--confirm", is_flag=True, help="Ask the user to confirm it.")
 @_target_options()
 def message(  # noqa: PLR0917 - click passes options positionally
@@ -786,17 +802,35 @@ def cancel_message(message_id: int, **target: Any) -> Action:
 
 
 @SHELL.command("load-control")
-@click.option("--duration", type=INT, required=True, help="Minutes (1-1440).")
+@click.option(
+    "--duration", type=INT, required=True, help="How long the event runs, minutes (1-1440)."
+)
 @click.option("--id", "issuer_event_id", type=INT, help="Issuer event id (default: from time).")
-@click.option("--device-class", type=INT, default=0x0FFF, show_default=True, help="Bitmap.")
-@click.option("--criticality", type=INT, default=1, show_default=True, help="1-15.")
+@click.option(
+    "--device-class",
+    type=INT,
+    default=0x0FFF,
+    show_default=True,
+    help="The device classes it is for, a bitmap (0x0FFF: every class; D.2.2.3.1.1).",
+)
+@click.option(
+    "--criticality",
+    type=INT,
+    default=1,
+    show_default=True,
+    help="The criticality level, 1-15 (D.2.2.3.1.1).",
+)
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
-@click.option("--duty-cycle", type=INT, help="Percent 0-100.")
+@click.option("--duty-cycle", type=INT, help="The duty cycle asked for, percent (0-100).")
 @click.option("--load-adjustment", type=INT, help="Average load adjustment, percent.")
 @click.option("--cooling-offset", type=FiniteFloat(), help="Cooling temperature offset, degrees C.")
 @click.option("--heating-offset", type=FiniteFloat(), help="Heating temperature offset, degrees C.")
-@click.option("--randomize-start", is_flag=True)
-@click.option("--randomize-end", is_flag=True)
+@click.option(
+    "--randomize-start", is_flag=True, help="Devices randomize their start (Event Control bit 0)."
+)
+@click.option(
+    "--randomize-end", is_flag=True, help="Devices randomize their end (Event Control bit 1)."
+)
 @_target_options(enrollment=True)
 def load_control(  # noqa: PLR0917 - click passes options positionally
     duration: int,
@@ -896,8 +930,8 @@ def meter(ctx: click.Context) -> Action | None:
 
 
 @meter.command("set")
-@click.option("--summation", type=INT, help="CurrentSummationDelivered, raw (Uint48).")
-@click.option("--demand", type=INT, help="InstantaneousDemand, raw (Int24).")
+@click.option("--summation", type=INT, help="The meter's CurrentSummationDelivered, raw (Uint48).")
+@click.option("--demand", type=INT, help="The meter's InstantaneousDemand, raw (Int24).")
 @click.option("--status", "status_bits", type=INT, help="The meter's Status bitmap (8 bits).")
 def meter_set(summation: int | None, demand: int | None, status_bits: int | None) -> Action:
     """Feed the meter a reading (a bench, or a gateway told the register): raw values, as
@@ -1202,7 +1236,7 @@ _STATES = {
     type=FiniteFloat(0, LONGEST_WAIT),
     default=300.0,
     show_default=True,
-    help="Seconds.",
+    help="Give up after this many seconds (the command then fails).",
 )
 def wait(what: str, eui64: str, timeout: float) -> Action:
     """Wait until a device joined, is METER_READY (CBKE done) or de-provisioned."""
