@@ -49,6 +49,21 @@ _BELLOWS = {
 }
 
 
+#: ``--importance``'s words, the Message Control importance levels (bits 2-3, D.5.2.3.1).
+IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def importance_option(function: F) -> F:
+    """A message's ``--importance`` (one of :data:`IMPORTANCE`, default low)."""
+    return click.option(
+        "--importance",
+        type=click.Choice(list(IMPORTANCE)),
+        default="low",
+        show_default=True,
+        help="The message's importance level (Message Control bits 2-3).",
+    )(function)
+
+
 def verbosity_options(function: F) -> F:
     """``-v/--verbose`` (repeatable) and ``--log-level``."""
     function = click.option(

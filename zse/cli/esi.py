@@ -50,8 +50,10 @@ from zse._files import read_text_file
 from zse._words import counted
 from zse.cli._errors import fail
 from zse.cli._options import (
+    IMPORTANCE,
     bellows_environment,
     configure_logging,
+    importance_option,
     radio_options,
     verbosity_options,
 )
@@ -687,23 +689,17 @@ def groups(eui64: str, groups: tuple[str, ...]) -> Action:
     return run
 
 
+#: ``price``'s ``--tier`` and ``--tiers``: 0-48, default 1.
+_TIER: dict[str, Any] = {"type": PlainIntRange(0, MAX_TIER), "default": 1, "show_default": True}
+
+
 @SHELL.command()
 @click.argument("amount")
 @click.option("--label", default="", help="Rate label (up to 12 bytes).")
 @click.option(
-    "--tier",
-    type=PlainIntRange(0, MAX_TIER),
-    default=1,
-    show_default=True,
-    help="The price tier this price is for (0-48; above 15: SE 1.2's extended tiers).",
+    "--tier", **_TIER, help="The price tier this price is for (0-48; above 15: SE 1.2's extended)."
 )
-@click.option(
-    "--tiers",
-    type=PlainIntRange(0, MAX_TIER),
-    default=1,
-    show_default=True,
-    help="How many price tiers the tariff has (Number of Price Tiers, 0-48).",
-)
+@click.option("--tiers", **_TIER, help="How many tiers the tariff has (Number of Price Tiers).")
 @click.option("--id", "issuer_event_id", type=INT, help="Issuer event id (default: from time).")
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
 @click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")
@@ -741,21 +737,12 @@ def price(  # noqa: PLR0917 - click passes options positionally
     return run
 
 
-_IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-
-
 @SHELL.command()
 @click.argument("text")
 @click.option("--id", "message_id", type=INT, help="Message id (default: from time).")
 @click.option("--duration", type=INT, default=0xFFFF, help="Minutes (default: until changed).")
 @click.option("--start", type=INT, default=0, help="ZigBee UTCTime start (0: now).")
-@click.option(
-    "--importance",
-    type=click.Choice(list(_IMPORTANCE)),
-    default="low",
-    show_default=True,
-    help="The message's importance level (Message Control bits 2-3).",
-)
+@importance_option
 @click.option("--confirm", is_flag=True, help="Ask the user to confirm it.")
 @_target_options()
 def message(  # noqa: PLR0917 - click passes options positionally
@@ -778,7 +765,7 @@ def message(  # noqa: PLR0917 - click passes options positionally
             text=text,
             start_time=start,
             duration_in_minutes=duration,
-            importance=_IMPORTANCE[importance],
+            importance=IMPORTANCE[importance],
             confirmation_required=confirm,
         )
         result = await session.esi.send_message(msg, **where)

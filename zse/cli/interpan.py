@@ -32,8 +32,10 @@ import click
 
 from zse.cli._errors import fail
 from zse.cli._options import (
+    IMPORTANCE,
     bellows_environment,
     configure_logging,
+    importance_option,
     radio_options,
     verbosity_options,
 )
@@ -472,9 +474,6 @@ def get_price(to: str | None, pan: int, wait: float, **stick: Any) -> None:
     _run(run_send(options, "get-price", to=to, pan=pan, wait=wait, out=click.echo, err=_echo_err))
 
 
-_IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-
-
 @send.command("message")
 @_stick_options
 @_destination
@@ -494,13 +493,7 @@ _IMPORTANCE = {"low": 0, "medium": 1, "high": 2, "critical": 3}
     show_default=True,
     help="Minutes the message is shown (65535: until replaced or cancelled).",
 )
-@click.option(
-    "--importance",
-    type=click.Choice(list(_IMPORTANCE)),
-    default="low",
-    show_default=True,
-    help="The message's importance level (Message Control bits 2-3).",
-)
+@importance_option
 def message(  # noqa: PLR0917 - click passes options positionally
     text: str,
     to: str | None,
@@ -532,7 +525,7 @@ def message(  # noqa: PLR0917 - click passes options positionally
             text=text,
             message_id=message_id,
             duration=duration,
-            importance=_IMPORTANCE[importance],
+            importance=IMPORTANCE[importance],
             out=click.echo,
             err=_echo_err,
         )
