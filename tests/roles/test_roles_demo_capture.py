@@ -147,6 +147,9 @@ def test_the_story_is_told_in_causal_order_with_one_mac_spelling(demo_run):
         "zse demo (seed 5): a Smart Energy HAN on the simulator; "
         "times are virtual (m:ss since the start)"
     )
+    # the words of the second column, for a reader who never saw SE (ESI, HAN, ihd, CBKE)
+    assert lines[1].startswith("  who's who: headend = the utility; ESI = the meter")
+    assert "CBKE = certificate-based key establishment" in lines[3]
     for name in ("ihd", "thermostat", "heater", "gas"):
         told = [
             next(i for i, line in enumerate(lines) if f"] {what}" in line)

@@ -110,6 +110,14 @@ async def story(
     return happened
 
 
+#: Who the log's second column names, for a reader new to SE's words (zse's own wording).
+_LEGEND = (
+    "  who's who: headend = the utility; ESI = the meter, which runs the home area network\n"
+    "  (HAN); ihd = the in-home display; registry = the ESI's list of devices;\n"
+    "  CBKE = certificate-based key establishment, which gives each device its own key"
+)
+
+
 def _currency(code: int) -> str:
     """The ISO 4217 alphabetic code of a Publish Price currency field (SE D.4.2.4.1.1.6)."""
     return _ISO_4217.get(code, f"currency {code}")
@@ -237,6 +245,7 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
             f"zse demo (seed {seed}): a Smart Energy HAN on the simulator; "
             "times are virtual (m:ss since the start)"
         )
+        say(_LEGEND)
         log(
             "ESI",
             f"meter {app.state.node_info.ieee} formed PAN 0x{info.pan_id:04X} on channel "
