@@ -41,13 +41,11 @@ _PROMISE = re.compile(r"^\s*print\(.*\)\s+#\s*(.+?)\s*$", re.MULTILINE)
 #: on the page or by the reader), and what they need to run.
 SKETCHES = {
     "concepts.md#2": "a running MessagingServer; its async for never ends",
-    "device-management.md#1": "a started ESI with devices",
     "drlc.md#1": "an ESI's SE endpoint and a joined device's endpoint, keys and an event",
     "interpan.md#2": "inter-PAN services on both sides and a price server",
     "messaging.md#1": "an ESI's SE endpoint, a store and three joined devices",
     "messaging.md#2": "a joined device's endpoint and a store",
     "prepayment.md#1": "an ESI serving Prepayment and a joined display",
-    "roles.md#2": "the air, a CA and an ESI that provisioned the display (roles.md#1 runs one)",
     "simulator.md#2": "a pytest conftest hook: pytest-asyncio calls it",
     "simulator.md#4": "the air of a running simulation",
     "simulator.md#5": "a joined ESI and display",
