@@ -45,7 +45,6 @@ SKETCHES = {
     "interpan.md#2": "inter-PAN services on both sides and a price server",
     "messaging.md#1": "an ESI's SE endpoint, a store and three joined devices",
     "messaging.md#2": "a joined device's endpoint and a store",
-    "prepayment.md#1": "an ESI serving Prepayment and a joined display",
     "simulator.md#2": "a pytest conftest hook: pytest-asyncio calls it",
     "simulator.md#4": "the air of a running simulation",
     "simulator.md#5": "a joined ESI and display",
@@ -56,7 +55,6 @@ SKETCHES = {
     "smart-energy.md#5": "both sides' endpoints, credentials and stores",
     "smart-energy.md#7": "a zigpy application, an SE endpoint and the ESI's credentials",
     "smart-energy.md#8": "a USB stick (bellows)",
-    "tunneling.md#1": "a tunnel's two endpoints",
 }
 
 
