@@ -81,9 +81,9 @@ def undocumented_options(command: click.Command, path: str, text: str) -> list[s
     named by ``--x``; hidden options are for tests)."""
     found = []
     for param in command.params:
-        if isinstance(param, click.Option) and not param.hidden:
-            if not any(re.search(rf"(?<![\w-]){o}(?![\w-])", text) for o in param.opts):
-                found.append(f"{path} {param.opts[-1]}")
+        named = any(re.search(rf"(?<![\w-]){o}(?![\w-])", text) for o in param.opts)
+        if isinstance(param, click.Option) and not param.hidden and not named:
+            found.append(f"{path} {param.opts[-1]}")
     if isinstance(command, click.Group):
         ctx = click.Context(command)
         for name in command.list_commands(ctx):
