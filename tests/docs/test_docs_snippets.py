@@ -51,7 +51,6 @@ SKETCHES = {
     "simulator.md#6": "four devices joined near the ESI",
     "simulator.md#7": "the air with an ESI and two joined devices",
     "smart-energy.md#2": "a Load Control Event payload and fields",
-    "smart-energy.md#4": "a started zigpy application, a handler and a joined device",
     "smart-energy.md#5": "both sides' endpoints, credentials and stores",
     "smart-energy.md#7": "a zigpy application, an SE endpoint and the ESI's credentials",
     "smart-energy.md#8": "a USB stick (bellows)",
