@@ -12,7 +12,7 @@ import pytest
 
 from tests.interpan.tshark_json import dissect
 from tests.oracles import zigbee_key_options
-from zse.cli.demo import story
+from zse.cli.demo import runnable_command, story
 from zse.sim import run
 
 KE_CLIENT = {"0x00", "0x01", "0x02"}  # Initiate KE, Ephemeral Data, Confirm Key Data requests
@@ -197,7 +197,8 @@ def test_the_price_is_a_realistic_one_in_the_currency_of_the_frame(demo_run):
         assert packet["zbee_zcl_se.price.unit_of_measure"] == ["0x00"]
 
 
-def test_without_pcap_the_end_points_to_it():
+def test_without_pcap_the_end_points_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # zse on PATH
     lines: list[str] = []
     run(story(5, say=lines.append))
     assert lines[-2:] == [
@@ -205,6 +206,33 @@ def test_without_pcap_the_end_points_to_it():
         "Run `zse demo --pcap han.pcap --keys han.keys` to write them to a pcap file for"
         " Wireshark, with the keys that decrypt them.",
     ]
+
+
+def test_the_command_named_is_one_the_reader_can_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """After `make demo` the `zse` command is in .venv/bin only, not on PATH: the end names
+    the interpreter with -m zse (relative to where the reader is when below it); `zse` when
+    this installation's is on PATH (another installation's zse is not this one)."""
+    here = Path(sys.executable)
+    monkeypatch.setenv("PATH", str(here.parent))
+    assert runnable_command() == "zse"
+    other = tmp_path / "bin"
+    other.mkdir()
+    (other / "zse").write_text("#!/bin/sh\n")
+    (other / "zse").chmod(0o755)
+    monkeypatch.setenv("PATH", str(other))
+    monkeypatch.chdir(tmp_path)
+    assert runnable_command() == f"{here} -m zse"  # the cwd is not above the interpreter
+    monkeypatch.chdir(here.parent.parent)
+    assert runnable_command() == f"{here.parent.name}/{here.name} -m zse"
+    completed = subprocess.run(
+        [*runnable_command().split()[:-2], "-m", "zse", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
 
 
 def test_a_capture_without_its_keys_is_said_to_be_encrypted(demo_run, tmp_path):

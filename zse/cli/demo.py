@@ -33,6 +33,7 @@ import contextlib
 import logging
 import os
 import random
+import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -608,12 +609,25 @@ async def _tell(  # noqa: PLR0915 - one story, told in order
     )
     if capture is None:
         say(
-            "Run `zse demo --pcap han.pcap --keys han.keys` to write them to a pcap file for"
-            " Wireshark, with the keys that decrypt them."
+            f"Run `{runnable_command()} demo --pcap han.pcap --keys han.keys` to write them to"
+            " a pcap file for Wireshark, with the keys that decrypt them."
         )
     elif keys is None:  # encrypted as on a real HAN: Wireshark shows nothing of SE without keys
         say("The frames are encrypted: add `--keys han.keys` for the keys Wireshark needs.")
     return happened
+
+
+def runnable_command() -> str:
+    """How the reader runs zse from where they are: ``zse`` when the ``zse`` on PATH is this
+    installation's, else this interpreter with ``-m zse`` (after ``make demo`` the command is
+    only in ``.venv/bin``, not on PATH: ``.venv/bin/python -m zse``), relative to the current
+    directory when it lies below it."""
+    found = shutil.which("zse")
+    here = Path(sys.executable)
+    if found is not None and Path(found).parent == here.parent:
+        return "zse"
+    relative = os.path.relpath(here)
+    return f"{here if relative.startswith('..') else relative} -m zse"
 
 
 async def _snapshots(
