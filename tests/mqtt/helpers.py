@@ -87,10 +87,10 @@ class Subscriber:
                 await real_wait(self._client.__aexit__(None, None, None))
         self._client = self._task = None
 
-    async def publish(self, topic: str, payload: Any) -> None:
+    async def publish(self, topic: str, payload: Any, qos: int = 1) -> None:
         assert self._client is not None
         data = payload if isinstance(payload, str | bytes) else json.dumps(payload)
-        await real_wait(self._client.publish(topic, data, qos=1))
+        await real_wait(self._client.publish(topic, data, qos=qos))
 
     def on(self, topic: str) -> list[Any]:
         """The payloads received on ``topic``, in order."""

@@ -172,6 +172,8 @@ EVENT_LINGER = 0.1
 _IN_FLIGHT_QOS2 = 10
 #: Commands received and waiting for the one before them to finish (then the receiver waits).
 _COMMANDS_WAITING = 64
+#: QoS 0 messages the client holds for the receiver at most (:class:`_Incoming`).
+_QOS0_WAITING = _COMMANDS_WAITING
 #: The longest wait, in the loop's seconds, between two tries to journal the outbox while the
 #: store fails (the first wait is 1 s, doubling).
 _STORE_BACKOFF = 30.0
@@ -274,6 +276,36 @@ class _Client(aiomqtt.Client):
         is safe: PUBACK at QoS 1, PUBCOMP at QoS 2 (MQTT 3.1.1 sections 4.3.2, 4.3.3)."""
         if message.qos in (1, 2):
             self._client.ack(message.mid, message.qos)
+
+
+class _Incoming(asyncio.Queue[aiomqtt.Message]):
+    """A bridge client's queue of messages received, with a bound on QoS 0 ones.
+
+    The broker bounds the QoS 1 and 2 messages it sends a client unacknowledged (Mosquitto's
+    ``max_inflight_messages``; the bridge acknowledges a command once answered), never QoS 0
+    ones, which are not acknowledged (MQTT 3.1.1 section 4.3.1). While a command was carried
+    out, every QoS 0 command behind it waited here, without end (a flood of them grew the
+    bridge's memory by hundreds of MB). A QoS 0 message arriving with :data:`_QOS0_WAITING`
+    messages already waiting is dropped (QoS 0 is at most once, section 4.3.1: the broker
+    does not send it again either), the first of each run of drops logged as a warning."""
+
+    dropped = 0  #: QoS 0 messages dropped on this connection
+    _dropping = False
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        if item.qos == 0 and self.qsize() >= _QOS0_WAITING:
+            self.dropped += 1
+            if not self._dropping:
+                LOGGER.warning(
+                    "MQTT: a QoS 0 command dropped: %d messages wait already (%d dropped on "
+                    "this connection; publish commands at QoS 1)",
+                    self.qsize(),
+                    self.dropped,
+                )
+            self._dropping = True
+            return
+        self._dropping = False
+        super().put_nowait(item)
 
 
 #: paho's ``MQTT_ERR_SUCCESS`` (paho is aiomqtt's to import, not the bridge's).
@@ -685,6 +717,7 @@ class BridgeShell:
             manual_ack=True,  # a command is acknowledged once answered (_commander)
             will=aiomqtt.Will(self.topics.state, "offline", qos=1, retain=True),
             max_inflight_messages=self._in_flight,
+            queue_type=_Incoming,
         )
         client.pending_calls_threshold = _IN_FLIGHT + 1  # a full window is expected, not news
         return client
