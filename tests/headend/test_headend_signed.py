@@ -43,7 +43,10 @@ async def _send(
             session.request(method, url, headers=headers, data=body or None) as response,
         ):
             raw = await response.read()
-            return Reply(response.status, json.loads(raw), dict(response.headers))
+            json_body = response.content_type == "application/json"
+            return Reply(
+                response.status, json.loads(raw) if json_body else raw, dict(response.headers)
+            )
 
 
 def _signed(
@@ -108,6 +111,19 @@ async def test_bad_signatures_are_refused(service: Service) -> None:
     replay = await _send(service, "POST", "/api/v1/groups", headers, data)
     assert replay.status == 401
     assert "replay" in replay.body["error"]["message"]
+
+
+async def test_a_signed_body_over_the_limit_is_the_api_s_json_413(service: Service) -> None:
+    """The signed listener reads the body to check its digest: one over aiohttp's 1 MiB
+    (``client_max_size``) was aiohttp's own plain-text 413 there, not the API's JSON error
+    (as on the mutual-TLS listener)."""
+    group = {"name": "big", "meters": ["meter-1"], "pad": "x" * (1 << 20)}
+    headers, data = _signed(service, "POST", "/api/v1/groups", group)
+    reply = await _send(service, "POST", "/api/v1/groups", headers, data)
+    assert reply.status == 413
+    assert reply.headers["Content-Type"].startswith("application/json"), reply.body[:80]
+    assert reply.body["error"]["status"] == 413
+    assert "big" not in service.headend.records.groups
 
 
 async def test_a_stale_signature_is_refused(service: Service) -> None:

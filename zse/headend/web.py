@@ -184,6 +184,8 @@ class HeadendApp:
             retailer = await self._identify(request)
         except HeadendError as exc:
             return _error(exc)
+        except web.HTTPException as exc:  # a signed body over client_max_size: 413
+            return _api_error(request, exc)
         wait = self.limiter.take(retailer.id, asyncio.get_running_loop().time())
         if wait is not None:
             response = _error(HeadendError(429, f"rate limit: retry in {wait:.1f} s"))
@@ -198,12 +200,7 @@ class HeadendApp:
         except HeadendError as exc:
             return _error(exc)
         except web.HTTPException as exc:  # aiohttp's own: no route, a method, a body too big
-            if exc.status < 400 or not request.path.startswith("/api/"):
-                raise
-            response = _error(HeadendError(exc.status, exc.reason))
-            if "Allow" in exc.headers:  # a 405 says which methods (RFC 9110 15.5.6)
-                response.headers["Allow"] = exc.headers["Allow"]
-            return response
+            return _api_error(request, exc)
 
     async def _identify(self, request: web.Request) -> Retailer:
         """Who sent ``request``: its client certificate's retailer, or on the signed-request
@@ -274,6 +271,17 @@ def cross_site(request: web.Request) -> str | None:
     if origin is not None and origin != own and not (origin == "null" and site == "same-origin"):
         return "a request from another site (Origin)"
     return None
+
+
+def _api_error(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    """aiohttp's own error ``exc`` (no route, a method, a body too big) under ``/api/`` as
+    the API's JSON error; ``exc`` raised again elsewhere (the portal's, a redirect)."""
+    if exc.status < 400 or not request.path.startswith("/api/"):
+        raise exc
+    response = _error(HeadendError(exc.status, exc.reason))
+    if "Allow" in exc.headers:  # a 405 says which methods (RFC 9110 15.5.6)
+        response.headers["Allow"] = exc.headers["Allow"]
+    return response
 
 
 def _expire(request: web.Request) -> None:
