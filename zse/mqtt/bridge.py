@@ -287,24 +287,22 @@ class _Incoming(asyncio.Queue[aiomqtt.Message]):
     out, every QoS 0 command behind it waited here, without end (a flood of them grew the
     bridge's memory by hundreds of MB). A QoS 0 message arriving with :data:`_QOS0_WAITING`
     messages already waiting is dropped (QoS 0 is at most once, section 4.3.1: the broker
-    does not send it again either), the first of each run of drops logged as a warning."""
+    does not send it again either), logged as a warning at the 1st, 10th, 100th... drop of
+    the connection (a flood of them would flood the log)."""
 
     dropped = 0  #: QoS 0 messages dropped on this connection
-    _dropping = False
 
     def put_nowait(self, item: aiomqtt.Message) -> None:
         if item.qos == 0 and self.qsize() >= _QOS0_WAITING:
             self.dropped += 1
-            if not self._dropping:
+            if str(self.dropped).rstrip("0") == "1":  # 1, 10, 100...
                 LOGGER.warning(
-                    "MQTT: a QoS 0 command dropped: %d messages wait already (%d dropped on "
-                    "this connection; publish commands at QoS 1)",
-                    self.qsize(),
+                    "MQTT: %d QoS 0 commands dropped on this connection, %d messages waiting "
+                    "(publish commands at QoS 1)",
                     self.dropped,
+                    self.qsize(),
                 )
-            self._dropping = True
             return
-        self._dropping = False
         super().put_nowait(item)
 
 
