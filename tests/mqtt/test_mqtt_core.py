@@ -431,6 +431,25 @@ def test_settings_name_the_key_and_hide_the_password() -> None:
         assert "s3cret" not in str(error.value)
 
 
+@pytest.mark.parametrize("key", ["base_topic", "discovery_prefix"])
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("a" * 1025, "longer than 1024 bytes"), ("\u00e9" * 513, "longer than 1024 bytes"),
+     ("zse\udcff", "not UTF-8")],
+)  # fmt: skip
+def test_a_topic_prefix_too_long_or_not_utf8_is_refused(key: str, value: str, says: str) -> None:
+    """A base topic or discovery prefix past MQTT's 65,535 bytes a topic (section 1.5.3), or
+    not UTF-8 (a bad byte in argv), was taken: every publication of the bridge was then
+    refused, raising in the ESI's event listeners (CBKE's handler failed at each join) and
+    ending the connection at each try. Refused by name, the value cut short."""
+    assert parse_settings({key: "a" * 1024})
+    with pytest.raises(MqttConfigError) as refused:
+        parse_settings({key: value})
+    assert str(refused.value).startswith(f"mqtt.{key}: ")
+    assert says in str(refused.value)
+    assert len(str(refused.value)) < 200
+
+
 def test_executed_is_bounded_and_restored_in_order() -> None:
     executed = Executed(limit=2)
     stored = {}

@@ -280,7 +280,18 @@ def parse_url(
     return parts.hostname, port or (8883 if tls else 1883), tls
 
 
+#: The longest base topic or discovery prefix (bytes of UTF-8): zse's own bound, leaving
+#: room under MQTT's 65,535 bytes a topic (section 1.5.3) for what the bridges add to it.
+MAX_TOPIC_PREFIX: Final = 1024
+
+
 def _topic_part(value: str, field: str) -> str:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate (a bad byte in argv): no topic has it
+        raise MqttConfigError(f"{field}: not UTF-8: {value[:40]!r}") from None
+    if size > MAX_TOPIC_PREFIX:
+        raise MqttConfigError(f"{field}: longer than {MAX_TOPIC_PREFIX} bytes of UTF-8 ({size})")
     if not value or any(c in value for c in "#+\0") or value.startswith("/") or value.endswith("/"):
         raise MqttConfigError(f"{field}: not a usable topic prefix: {value!r}")
     return value
