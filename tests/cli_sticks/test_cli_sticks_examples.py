@@ -103,3 +103,21 @@ async def test_the_example_csv_imports(tmp_path: Path) -> None:
     await registry.close()
     assert report.errors == []
     assert report.registered == ["000D6F000A000002"]
+
+
+def test_the_example_csv_s_devices_join_the_simulator() -> None:
+    """`zse esi --radio sim --config examples/esi.toml` admits examples/devices.csv's devices:
+    each is a simulated device with its install code (the thermostat had the water heater
+    switch's: on the simulator it never joined)."""
+    from zse.cli._sim import SIM_HAN  # noqa: PLC0415
+    from zse.device_csv import DeviceRow, read_devices  # noqa: PLC0415
+
+    simulated = {
+        InstallCode.parse(code).link_key: eui64.replace(":", "").upper()
+        for _, eui64, code in SIM_HAN
+    }
+    rows = [*read_devices((EXAMPLES / "devices.csv").read_text().splitlines())]
+    assert rows
+    for row in rows:
+        assert isinstance(row, DeviceRow), row
+        assert simulated.get(row.link_key) == row.eui64

@@ -178,8 +178,8 @@ def test_installcode_accepts_the_shipped_example(tmp_path: Path) -> None:
     assert result.stderr == "1 row: 1 valid, 0 invalid\n"
     assert out.read_text().splitlines() == [
         "eui64,install_code,label,groups,link_key",
-        "000D6F000A000002,112233445566778899AABBCCDDEEFF00D5E6,hall thermostat,street-7,"
-        "19442249743BAB2712227FE84DCA7C48",
+        "000D6F000A000002,0102030405060708090A0B0C0D0E0F1090FD,hall thermostat,street-7,"
+        "F7DB70E028B72B3F67D90A54F6916FF4",
     ]
     again = CliRunner().invoke(
         main, ["installcode", "--csv", str(out), "-o", str(tmp_path / "2.csv")]
@@ -231,7 +231,7 @@ async def test_esi_imports_the_installcode_output_with_labels_and_no_secret(tmp_
     assert f"{keys}: 1 registered, 0 refused" in output
     assert "provisioned 00:0d:6f:00:0a:00:00:02 (hall thermostat): pending provisioning" in text
     assert any(line.endswith("hall thermostat") and "street-7" in line for line in output)
-    for secret in ("19442249743BAB2712227FE84DCA7C48", "112233445566778899AABBCCDDEEFF00D5E6"):
+    for secret in ("F7DB70E028B72B3F67D90A54F6916FF4", "0102030405060708090A0B0C0D0E0F1090FD"):
         assert secret not in text.upper()
 
 
