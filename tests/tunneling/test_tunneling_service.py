@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 import zigpy.types as t
@@ -35,28 +36,38 @@ async def network(
     close_tunnel_timeout: int = 0xFFFF,
     max_incoming: int = 1500,
     rng: random.Random | None = None,
+    server_options: dict[str, Any] | None = None,
+    client_options: dict[str, Any] | None = None,
 ):
+    """A coordinator with a Tunneling server (not started) and a joined device's started
+    client; ``server_options`` and ``client_options`` go to their constructors."""
     air = Air(seed=seed)
     app = await air.coordinator(channel=15)
     se = SeEndpoint(app, in_clusters=[TUNNELING])
     await se.start()
     server = TunnelingServer(
-        se, close_tunnel_timeout=close_tunnel_timeout, max_incoming=max_incoming, rng=rng
+        se,
+        close_tunnel_timeout=close_tunnel_timeout,
+        max_incoming=max_incoming,
+        rng=rng,
+        **(server_options or {}),
     )
-    client, dev = await joined_client(air, app, "00:0d:6f:00:0e:00:00:01")
+    client, dev = await joined_client(air, app, "00:0d:6f:00:0e:00:00:01", **(client_options or {}))
     return air, app, server, client, dev
 
 
-async def joined_client(air, app, eui64: str):
+async def joined_client(air, app, eui64: str, **client_options: Any):
     """A device ``eui64`` joined to ``app``'s network with a started Tunneling client to
-    the coordinator's SE endpoint, and the device."""
+    the coordinator's SE endpoint (``client_options`` to its constructor), and the device."""
     code = InstallCode.generate(rng=air.rng)
     dev = air.device(eui64, install_code=code, channel=15)
     ep = dev.add_endpoint(1, device_type=0x0502, out_clusters=[TUNNELING])
     await app.permit_with_link_key(dev.ieee, t.KeyData(code.link_key), 60)
     await dev.join()
     await asyncio.sleep(30)
-    client = TunnelingClient(ep, Destination.device(0x0000, SE_ENDPOINT_ID), max_incoming=100)
+    client = TunnelingClient(
+        ep, Destination.device(0x0000, SE_ENDPOINT_ID), max_incoming=100, **client_options
+    )
     await client.start()
     return client, dev
 

@@ -17,11 +17,14 @@ Both sides move data the same way (:class:`_TunnelEnds`):
   maximum incoming transfer size (or, with flow control, beyond the receive window left)
   DATA_OVERFLOW (D.6.2.4.4); so is, without flow control, data beyond ``max_queued`` octets
   held (not yet released by the application: zse's own bound, so that a peer cannot make a
-  slow reader hold without end); accepted data becomes a :class:`TunnelData` event;
+  slow reader hold without end), and data beyond ``max_held_frames`` Transfer Data held (zse's
+  own bound too: each is a handler's task or a read's item, and 1-octet frames would make
+  ``max_queued`` of them); accepted data becomes a :class:`TunnelData` event;
 - with flow control on, the receiver answers each Transfer Data with Ack Transfer Data carrying
-  the octets its receive buffer has left (D.6.2.4.5); the data the application has not yet
-  released (:meth:`_TunnelEnds.release`) occupies the buffer, and a receiver that had to say 0
-  sends Ready Data with the window once it has room again (D.6.2.4.6);
+  the octets its receive buffer has left (D.6.2.4.5), 0 once it holds ``max_held_frames``
+  Transfer Data; the data the application has not yet released (:meth:`_TunnelEnds.release`)
+  occupies the buffer, and a receiver that had to say 0 sends Ready Data with the window once
+  it has room again (D.6.2.4.6);
 - a sender (:meth:`_TunnelEnds.send`) cuts the application's octets into Transfer Data of at
   most the peer's maximum incoming transfer size and the frame budget; with flow control it
   sends one at a time, no larger than the window the last Ack left, and the next only when the
@@ -38,9 +41,10 @@ while open, D.6.2.5.1.1.1; zse also avoids reusing a recent one), and never hand
 still open. When the peer answers a Transfer Data with Transfer Data Error NO_SUCH_TUNNEL or
 WRONG_DEVICE (D.6.2.4.4), it no longer has the tunnel: the tunnel is closed (``"lost"``), what
 was queued on it is counted as dropped, and the application's later calls on it raise
-:class:`TunnelLost`. A client granted an id it still holds for another tunnel (a server that
-restarted and counts from the same point, D.6.2.5.1) closes the old tunnel (``"superseded"``)
-rather than let the new one take its place unseen. Transfer Data has no sequence number
+:class:`TunnelLost` (those of the last :data:`MAX_LOST_TUNNELS` lost: zse's own bound). A
+client granted an id it still holds for another tunnel (a server that restarted and counts
+from the same point, D.6.2.5.1) closes the old tunnel (``"superseded"``) rather than let the
+new one take its place unseen. Transfer Data has no sequence number
 (D.6.2.4.3), so nothing here detects a frame delivered twice: an application resend after a
 lost APS acknowledgement can deliver the same octets again.
 """
@@ -95,6 +99,16 @@ DEFAULT_CHUNK: Final = 64
 #: before :meth:`_TunnelEnds.send` refuses more: a peer that never acknowledges (D.6.2.4.5),
 #: or never reads, cannot make the queue grow without end.
 DEFAULT_MAX_QUEUED: Final = 0x10000
+#: The Transfer Data a tunnel may hold received and not yet released by the application (zse's
+#: own bound, beyond which it answers DATA_OVERFLOW, or with flow control an Ack of 0): each is
+#: a server handler's task or a client read's item. :data:`DEFAULT_MAX_QUEUED` octets in frames
+#: of :data:`DEFAULT_CHUNK`, so that a peer sending as zse does meets both bounds together.
+DEFAULT_MAX_HELD_FRAMES: Final = DEFAULT_MAX_QUEUED // DEFAULT_CHUNK
+#: The lost tunnels one end remembers (so that calls on them raise :class:`TunnelLost`), the
+#: oldest forgotten first: zse's own bound, so that a peer that opens tunnels and answers
+#: NO_SUCH_TUNNEL again and again cannot fill the table with every id (a forgotten one's calls
+#: raise :class:`TunnelError`, "no open tunnel"; its closure was told when it was lost).
+MAX_LOST_TUNNELS: Final = 256
 #: Protocols in one Supported Tunnel Protocols Response (3 octets each: 47 octets of payload,
 #: within an APS-secured frame).
 PROTOCOLS_PER_RESPONSE: Final = 15
@@ -213,8 +227,10 @@ class TunnelState:
     peer_max_incoming: int
     max_incoming: int
     deadline: float | None
-    #: Receive side: octets held (not yet released by the application); 0 was announced.
+    #: Receive side: octets held (not yet released by the application), in how many Transfer
+    #: Data; 0 was announced.
     held: int = 0
+    held_frames: int = 0
     stopped: bool = False
     #: Send side: octets the peer said it has room for, or None while waiting for its Ack.
     window: int | None = None
@@ -246,7 +262,13 @@ class _TunnelEnds:
     _PEER_IDS: Any
 
     def __init__(
-        self, *, max_incoming: int, chunk: int, close_timeout: float | None, max_queued: int
+        self,
+        *,
+        max_incoming: int,
+        chunk: int,
+        close_timeout: float | None,
+        max_queued: int,
+        max_held_frames: int,
     ) -> None:
         if not 1 <= max_incoming <= 0xFFFF:
             raise ValueError("maximum incoming transfer size must be 1-65535")
@@ -254,12 +276,16 @@ class _TunnelEnds:
             raise ValueError("chunk must be at least 1 octet")
         if max_queued < 1:
             raise ValueError("max_queued must be at least 1 octet")
+        if max_held_frames < 1:
+            raise ValueError("max_held_frames must be at least 1")
         self.max_incoming = max_incoming
         self.chunk = chunk
         self.max_queued = max_queued
+        self.max_held_frames = max_held_frames
         self.close_timeout = close_timeout
         self.tunnels: dict[int, TunnelState] = {}
-        #: Tunnels the other end lost, until their id is granted again: why (for TunnelLost).
+        #: Tunnels the other end lost, until their id is granted again or the table holds
+        #: :data:`MAX_LOST_TUNNELS` newer ones: why (for TunnelLost), oldest first.
         self._lost: dict[int, tuple[TunnelClosed, str]] = {}
 
     # -- the application ------------------------------------------------------------------
@@ -286,17 +312,17 @@ class _TunnelEnds:
         self._touch(tunnel, now)
         return Step(sends=tuple(self._flush(tunnel)))
 
-    def release(self, tunnel_id: int, octets: int) -> Step:
-        """The application consumed ``octets`` of received data: room to hold again (with
-        flow control in the receive window, and Ready Data if the peer was told to stop,
-        D.6.2.4.6)."""
+    def release(self, tunnel_id: int, octets: int, frames: int = 1) -> Step:
+        """The application consumed ``octets`` of received data, from ``frames`` Transfer
+        Data (:class:`TunnelData` events): room to hold again (with flow control in the
+        receive window, and Ready Data if the peer was told to stop, D.6.2.4.6)."""
         tunnel = self.tunnels.get(tunnel_id)
         if tunnel is None:
             return Step()
         tunnel.held = max(0, tunnel.held - octets)
-        if tunnel.flow_control and tunnel.stopped and tunnel.held < tunnel.max_incoming:
+        tunnel.held_frames = max(0, tunnel.held_frames - frames)
+        if tunnel.flow_control and tunnel.stopped and (left := self._room(tunnel)) > 0:
             tunnel.stopped = False
-            left = tunnel.max_incoming - tunnel.held
             return Step(sends=(self._to(tunnel, "ready_data", number_of_bytes_left=left),))
         return Step()
 
@@ -332,7 +358,7 @@ class _TunnelEnds:
         for tunnel in [t_ for t_ in self.tunnels.values() if t_.peer_ieee == ieee]:
             del self.tunnels[tunnel.tunnel_id]
             closed = self._closed(tunnel, "left")
-            self._lost[tunnel.tunnel_id] = (closed, "it left the network")
+            self._note_lost(closed, "it left the network")
             LOGGER.info("tunnel %d of %s closed: it left the network", tunnel.tunnel_id, ieee)
             events.append(closed)
         return Step(events=tuple(events))
@@ -416,7 +442,7 @@ class _TunnelEnds:
         closed = TunnelClosed(
             tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="lost", dropped=dropped
         )
-        self._lost[tunnel.tunnel_id] = (closed, f"the peer answered {status.name}")
+        self._note_lost(closed, f"the peer answered {status.name}")
         LOGGER.warning(
             "tunnel %d of %s lost: the peer answered %s; %d queued octets dropped",
             tunnel.tunnel_id,
@@ -451,8 +477,9 @@ class _TunnelEnds:
         self._touch(tunnel, now)
         sends: list[Send] = []
         tunnel.held += len(data)
+        tunnel.held_frames += bool(data)  # an empty one is not held (no event below)
         if tunnel.flow_control:
-            left = tunnel.max_incoming - tunnel.held
+            left = self._room(tunnel)
             tunnel.stopped = left == 0
             sends.append(
                 self._reply(
@@ -472,7 +499,10 @@ class _TunnelEnds:
     def _room(self, tunnel: TunnelState) -> int:
         """Octets the tunnel takes before the application releases what it holds: the window
         left with flow control (D.6.2.4.5); without it, :attr:`max_queued` less what is held
-        (zse's own bound: nothing else stops the peer's data, D.6.2.4.3)."""
+        (zse's own bound: nothing else stops the peer's data, D.6.2.4.3). No room once it
+        holds :attr:`max_held_frames` Transfer Data (zse's own bound on their number)."""
+        if tunnel.held_frames >= self.max_held_frames:
+            return 0
         limit = tunnel.max_incoming if tunnel.flow_control else self.max_queued
         return limit - tunnel.held
 
@@ -554,9 +584,18 @@ class _TunnelEnds:
             raise TunnelError(f"no open tunnel {tunnel_id}")
         return tunnel
 
+    def _note_lost(self, closed: TunnelClosed, detail: str) -> None:
+        """Remember a lost tunnel for :meth:`check`, the oldest forgotten beyond
+        :data:`MAX_LOST_TUNNELS`."""
+        self._lost.pop(closed.tunnel_id, None)
+        self._lost[closed.tunnel_id] = (closed, detail)
+        while len(self._lost) > MAX_LOST_TUNNELS:
+            del self._lost[next(iter(self._lost))]
+
     def check(self, tunnel_id: int) -> None:
         """:class:`TunnelLost` if the other end lost this tunnel (it stays so until the id is
-        granted again); nothing otherwise."""
+        granted again, or :data:`MAX_LOST_TUNNELS` tunnels were lost since); nothing
+        otherwise."""
         lost = self._lost.get(tunnel_id)
         if lost is not None:
             raise TunnelLost(*lost)
@@ -626,7 +665,9 @@ class TunnelServerProtocol(_TunnelEnds):
     thus does not hand out again the ids its previous run had open, whose devices may still use
     them (see the module docstring). ``max_queued``: the octets a tunnel may have queued before
     ``send()`` refuses more (:data:`DEFAULT_MAX_QUEUED`), and without flow control the octets
-    received it may hold before the application releases them (beyond: DATA_OVERFLOW).
+    received it may hold before the application releases them (beyond: DATA_OVERFLOW);
+    ``max_held_frames`` the Transfer Data received it may hold so (beyond: DATA_OVERFLOW, or
+    with flow control an Ack of 0; :data:`DEFAULT_MAX_HELD_FRAMES`). Both bounds are zse's own.
     """
 
     _OUT = _C
@@ -645,6 +686,7 @@ class TunnelServerProtocol(_TunnelEnds):
         chunk: int = DEFAULT_CHUNK,
         rng: random.Random | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        max_held_frames: int = DEFAULT_MAX_HELD_FRAMES,
     ) -> None:
         if not 1 <= close_tunnel_timeout <= 0xFFFF:
             raise ValueError("CloseTunnelTimeout must be 1-65535 seconds (D.6.2.2.1)")
@@ -653,6 +695,7 @@ class TunnelServerProtocol(_TunnelEnds):
             chunk=chunk,
             close_timeout=close_tunnel_timeout,
             max_queued=max_queued,
+            max_held_frames=max_held_frames,
         )
         self.protocols = set(protocols)
         if max_per_device < 1:
@@ -810,7 +853,9 @@ class TunnelClientProtocol(_TunnelEnds):
     ``close_timeout`` is the device's copy of the server's CloseTunnelTimeout (None: the
     tunnel lives until closed or notified): Tunneling has no keep-alive, so a client that only
     listens learns by it alone of a server that restarted and forgot the tunnel. A tunnel
-    granted after its request was given up is closed (:meth:`_late_grant`).
+    granted after its request was given up is closed (:meth:`_late_grant`). ``max_queued`` and
+    ``max_held_frames`` bound what a tunnel queues and holds, as the server's do
+    (:class:`TunnelServerProtocol`).
     """
 
     _OUT = _S
@@ -824,12 +869,14 @@ class TunnelClientProtocol(_TunnelEnds):
         chunk: int = DEFAULT_CHUNK,
         close_timeout: float | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        max_held_frames: int = DEFAULT_MAX_HELD_FRAMES,
     ) -> None:
         super().__init__(
             max_incoming=max_incoming,
             chunk=chunk,
             close_timeout=close_timeout,
             max_queued=max_queued,
+            max_held_frames=max_held_frames,
         )
         #: Request Tunnels sent whose answer is still awaited (until :meth:`settled`).
         self._asking = 0

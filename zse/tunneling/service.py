@@ -35,6 +35,8 @@ from zse.errors import InvalidFrame
 from zse.se.ids import TUNNELING, TunnelingAttribute, TunnelingClientCommand
 from zse.se.types import STANDARD_PROTOCOL_MANUFACTURER
 from zse.tunneling.protocol import (
+    DEFAULT_MAX_HELD_FRAMES,
+    DEFAULT_MAX_QUEUED,
     ProtocolKey,
     TransferFailed,
     TunnelClientProtocol,
@@ -265,7 +267,9 @@ class TunnelingServer(_Shell):
 
     ``close_tunnel_timeout`` (seconds) is also published as the CloseTunnelTimeout attribute.
     ``rng`` draws where the tunnel ids start (D.6.2.5.1.1.1), so that a restart does not hand
-    out again ids the devices may still use.
+    out again ids the devices may still use. ``max_queued`` and ``max_held_frames`` bound
+    what a tunnel queues to send and holds received for the handlers (zse's own bounds, see
+    :class:`~zse.tunneling.protocol.TunnelServerProtocol`).
     """
 
     core: TunnelServerProtocol
@@ -280,6 +284,8 @@ class TunnelingServer(_Shell):
         flow_control: bool = True,
         close_tunnel_timeout: int = 0xFFFF,
         rng: random.Random | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        max_held_frames: int = DEFAULT_MAX_HELD_FRAMES,
     ) -> None:
         super().__init__(endpoint, "Tunneling server timer")
         self.core = TunnelServerProtocol(
@@ -290,6 +296,8 @@ class TunnelingServer(_Shell):
             flow_control=flow_control,
             close_tunnel_timeout=close_tunnel_timeout,
             rng=rng,
+            max_queued=max_queued,
+            max_held_frames=max_held_frames,
         )
 
     def serve(
@@ -315,7 +323,10 @@ class TunnelingServer(_Shell):
 
 
 class TunnelingClient(_Shell):
-    """A device's side of Tunneling (SE D.6.3) towards the server at ``server``."""
+    """A device's side of Tunneling (SE D.6.3) towards the server at ``server``.
+    ``max_queued`` and ``max_held_frames`` bound what a tunnel queues to send and holds
+    received for :meth:`read` (zse's own bounds, see
+    :class:`~zse.tunneling.protocol.TunnelServerProtocol`)."""
 
     core: TunnelClientProtocol
 
@@ -326,10 +337,17 @@ class TunnelingClient(_Shell):
         *,
         max_incoming: int = 1500,
         close_timeout: float | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        max_held_frames: int = DEFAULT_MAX_HELD_FRAMES,
     ) -> None:
         super().__init__(endpoint, "Tunneling client timer")
         self.server = server
-        self.core = TunnelClientProtocol(max_incoming=max_incoming, close_timeout=close_timeout)
+        self.core = TunnelClientProtocol(
+            max_incoming=max_incoming,
+            close_timeout=close_timeout,
+            max_queued=max_queued,
+            max_held_frames=max_held_frames,
+        )
         self._inbox: dict[int, asyncio.Queue[TunnelData | TunnelClosed]] = {}
         self._stream.on_event(self._queue)
 
