@@ -1,19 +1,35 @@
 """Hostile review of inter-PAN, session 23: two long messages sent at once to one partner, an
-application callback that raises. On the simulator's air (virtual time)."""
+application callback that raises (on the simulator's air), a flood that held a silent key
+establishment session past its deadline (on a receive queue fed frames, as the EZSP
+transport is). All on virtual time."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import pytest
+from zigpy.types import EUI64
 
-from tests.interpan.test_interpan_secured import CA, another_terminal, pair, transfer
+from tests.interpan.test_interpan_acceptance import HUB, initiate
+from tests.interpan.test_interpan_secured import (
+    CA,
+    WHITELIST,
+    another_terminal,
+    pair,
+    transfer,
+)
 from zse.cbke import SUITE1
+from zse.cbke.machine import Initiator
 from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
-from zse.interpan.ke import establish_over_interpan
+from zse.interpan import InterPanFrame
+from zse.interpan.ke import InterPanKeyServer, establish_over_interpan
+from zse.interpan.secure import InterPanSecurity
 from zse.interpan.service import InterPanService
+from zse.interpan.transports import ReceiveQueue
 from zse.sim import run
+from zse.zcl.frame import encode_zcl_header
 
 TUNNELING = 0x0704
 
@@ -115,3 +131,70 @@ def test_an_application_callback_that_raises_does_not_end_key_establishment(
         True,
         True,
     ]
+
+
+#: How long the hub's radio takes to send a frame (CSMA, the frame, its MAC acknowledgement),
+#: and how often the flood's frames come: faster than the hub answers them.
+AIRTIME = 0.005
+FLOOD_GAP = 0.004
+HUB_PAN = 0x1A62  # the PAN of test_interpan_acceptance's frames to HUB
+TERMINAL = EUI64.convert("00:0d:6f:00:0a:00:00:01")
+FLOODER = EUI64.convert("00:0d:6f:00:0a:00:66:66")
+
+
+class SlowRadio(ReceiveQueue):
+    """The hub's transport: received frames are delivered to it; each send takes
+    :data:`AIRTIME` (virtual) on the air."""
+
+    async def send(self, frame: InterPanFrame) -> None:
+        await asyncio.sleep(AIRTIME)
+
+
+def to_hub(source: EUI64, command_id: int, payload: bytes, tsn: int) -> InterPanFrame:
+    """A client-to-server Key Establishment command from ``source`` to the hub (``HUB`` on
+    PAN :data:`HUB_PAN`)."""
+    zcl = encode_zcl_header(0x11, None, tsn, command_id) + payload
+    return dataclasses.replace(initiate(source), payload=zcl)
+
+
+def test_a_flood_does_not_hold_a_silent_sessions_slot_past_its_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hub's serving loop timed its sessions out only when no frame was waiting: under a
+    flood it answers more slowly than frames come (here malformed Initiates, each answered
+    with Terminate BAD_MESSAGE), so a terminal that went silent after its Initiate kept its
+    session, and with it the hub's one slot, for as long as the flood lasted. Its timeout
+    now comes at its deadline, flood or not."""
+
+    async def main() -> tuple[float, float | None, list[str]]:
+        loop = asyncio.get_running_loop()
+        radio = SlowRadio()
+        hub_svc = InterPanService(
+            radio, ieee=HUB, pan_id=HUB_PAN, whitelist=WHITELIST, security=InterPanSecurity()
+        )
+        server = InterPanKeyServer(hub_svc, [CA.issue(eui64_bytes(HUB), SUITE1)], max_sessions=1)
+        server.start()
+        partner = eui64_bytes(TERMINAL)
+        initiator = Initiator([CA.issue(partner, SUITE1)], eui64_bytes(HUB))
+        [initiate] = initiator.start(loop.time()).send
+        radio.deliver(to_hub(TERMINAL, initiate.command_id, initiate.encode(), 1))
+        while (session := server.core.session(partner)) is None or session.waiting_since is None:
+            await asyncio.sleep(0.01)  # the hub answered; the terminal says nothing more
+        deadline = session.next_deadline()
+        assert deadline is not None
+        garbled = to_hub(FLOODER, 0x00, b"\x01", 7)  # an Initiate cut short: BAD_MESSAGE
+        while loop.time() < deadline + 1:
+            radio.deliver(garbled)
+            await asyncio.sleep(FLOOD_GAP)
+        remaining = server.core.session(partner)
+        left = None if remaining is None else remaining.next_deadline()
+        await server.stop()
+        await hub_svc.close()
+        ended = [r.getMessage() for r in caplog.records if str(TERMINAL) in r.getMessage()]
+        return deadline, left, ended
+
+    with caplog.at_level(logging.INFO, logger="zse.interpan.ke"):
+        deadline, left, ended = run(main())
+    assert left is None, f"the session due at {deadline} is still held, due at {left}"
+    assert len(ended) == 1
+    assert "timed_out=True" in ended[0]

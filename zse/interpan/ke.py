@@ -153,20 +153,25 @@ class InterPanKeyServer:
         await wait_cancelled(task)
 
     async def _serve(self, inbox: object) -> None:
+        """Take the frames and time the sessions out. The timeouts due are handled on every
+        turn, not only when no frame is waiting: under a flood frames are always waiting, and a
+        silent session would keep its slot (``max_sessions``) for as long as the flood."""
         from zse.interpan.service import Inbox  # noqa: PLC0415 - a name for the type only
 
         assert isinstance(inbox, Inbox)
         while True:
-            deadline = self.core.next_deadline()
             now = self.service.now()
+            deadline = self.core.next_deadline()
+            if deadline is not None and deadline <= now:
+                for partner, step in self.core.handle_timeout(now):
+                    self._tell(EUI64(partner[::-1]), step)
+                deadline = self.core.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - now)
             frame = await inbox.receive(timeout)
             if frame is None:
                 if inbox._closed:
                     return
-                for partner, step in self.core.handle_timeout(self.service.now()):
-                    self._tell(EUI64(partner[::-1]), step)
-                continue
+                continue  # a deadline came: handled at the top
             command = _ke_command(frame, Direction.Client_to_Server)
             if command is not None:
                 await self._on_command(frame, *command)
