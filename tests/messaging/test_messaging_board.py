@@ -298,6 +298,13 @@ def test_a_cancel_all_within_the_clock_skew_of_the_last_is_a_repeat():
     board.cancel_all(T0 + 8000, T0 + 3700)
     assert board.cancel_all(T0 + 8003, T0 + 3710) == []
     assert [w for w, _ in board._cancel_alls] == [T0 + 8000]
+    # the skew is 5 s: one 5 s after the last is a repeat, 6 s after another Cancel All (it
+    # cancels the message received between the two)
+    for gap, cancelled in ((5, []), (6, [("MessageCancelled", 12)])):
+        board = MessageBoard()
+        board.cancel_all(0, T0 + 9)
+        board.display(msg(12, "between"), T0 + 12)
+        assert kinds(board.cancel_all(T0 + 9 + gap, T0 + 20)) == cancelled, gap
 
 
 # -- F4: a copy of a held message with another start encoding ---------------------------------
@@ -342,6 +349,12 @@ def test_a_copy_moved_beyond_the_tolerance_is_retimed_keeping_confirmation_and_u
     ended = msg(4, "secret", protected=True, confirmation_required=True,
                 start_time=T0, duration_in_minutes=1)  # fmt: skip
     assert kinds(board.display(ended, T0 + 3700)) == [("MessageExpired", 4)]
+    # the tolerance is 120 s: an end moved by 120 s is the same window, by 180 s re-timed
+    for minutes, end in ((12, T0 + 600), (13, T0 + 780)):
+        board = MessageBoard()
+        board.display(msg(5, duration_in_minutes=10), T0)
+        assert board.display(msg(5, duration_in_minutes=minutes), T0) == []
+        assert board.next_deadline() == end, minutes
 
 
 def test_the_esis_confirmed_bit_marks_a_held_message_confirmed():
