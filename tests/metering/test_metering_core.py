@@ -163,7 +163,11 @@ def test_get_profile_earlier_end_time_and_ring_bound() -> None:
         (2, 0, 1, S.Undefined_Interval_Channel_Requested, ()),
         (1, 0, 1, S.Interval_Channel_Not_Supported, ()),
         (0, T0 + 99999, 1, S.Invalid_End_Time, ()),
+        (0, T0 + 10801, 1, S.Invalid_End_Time, ()),  # a second after now: later than now
+        (0, T0 + 10800, 1, S.Success, (60,)),  # now itself is not later than now
         (0, 0, 5, S.More_Periods_Requested_Than_Can_Be_Returned, (60, 50, 40)),
+        (0, 0, 4, S.More_Periods_Requested_Than_Can_Be_Returned, (60, 50, 40)),  # one over
+        (0, 0, 3, S.Success, (60, 50, 40)),  # MaxNumberOfPeriodsDelivered itself
         (0, T0 + 1000, 1, S.No_Intervals_Available_For_The_Requested_Time, ()),
     ],
 )
