@@ -182,7 +182,7 @@ def test_cancel_of_unknown_event_is_rejected_with_0xfd():
 def test_cancel_after_the_event_end_is_rejected_with_0xf9():
     core = client()
     core.receive_event(event(1, T0 + MIN, 30), esi="a", now=T0)
-    for effective in (T0 + 32 * MIN, 0xFFFFFFFF):
+    for effective in (T0 + 31 * MIN + 1, T0 + 32 * MIN, 0xFFFFFFFF):  # the end is T0 + 31 min
         got = core.receive_cancel(
             1,
             device_class=HVAC,
@@ -194,6 +194,8 @@ def test_cancel_after_the_event_end_is_rejected_with_0xf9():
         )
         assert statuses(got) == [(1, Status.REJECTED_INVALID_EFFECTIVE_TIME)]
     assert 1 in core
+    # effective at the end itself: taken (no 0xF9), the event ends then
+    assert cancel(core, 1, effective=T0 + 31 * MIN, now=T0).reports == []
 
 
 def test_cancel_for_another_device_class_is_silent():
