@@ -86,6 +86,14 @@ def test_suite2_validity(test_ca: TestCA) -> None:
     assert not cert.is_valid_at(1_101)
 
 
+def test_suite2_key_usage_needs_the_key_agreement_bit(test_ca: TestCA) -> None:
+    """Key usage 0x08 is key agreement (SE C.4.2.2): without it CBKE refuses the certificate."""
+    for key_usage, agrees in ((0x80, False), (0x88, True), (0xF7, False)):
+        cert = test_ca.issue(EUI, SUITE2, key_usage=key_usage).certificate
+        assert isinstance(cert, Suite2Certificate)
+        assert (cert.key_usage, cert.allows_key_agreement) == (key_usage, agrees)
+
+
 @pytest.mark.parametrize(
     ("offset", "value", "field"),
     [(0, 0x01, "type"), (9, 0x0E, "curve"), (10, 0x09, "hash"), (37, 0x04, "point")],

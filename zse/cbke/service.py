@@ -401,7 +401,7 @@ async def _exchange(
 
     The answer is taken only unicast from the partner addressed (``nwk``, and ``partner``
     when the radio knows the sender's EUI-64): Key Establishment is between two devices
-    (SE C.4.2), so a frame with the request's number sent by broadcast or to a group is
+    (SE C.3.1), so a frame with the request's number sent by broadcast or to a group is
     ignored and the wait goes on for the partner's own answer.
 
     Every way this can fail ends the exchange with an outcome: a delivery failure or a step
