@@ -60,6 +60,14 @@ def test_an_invalid_event_is_refused_when_built(fields: dict, field: str, words:
     assert error.value.fields[0].startswith(field)
 
 
+def test_the_duration_bounds_are_0_and_one_day() -> None:
+    """D.2.2.3.1.1.5: a day (1440 minutes) at most, the bounds themselves taken."""
+    for minutes in (0, 1440):
+        assert LoadControlEvent(**{**VALID, "duration_in_minutes": minutes}).problems() == []
+    with pytest.raises(InvalidEvent, match="duration 1441 min is outside 0-1440"):
+        LoadControlEvent(**{**VALID, "duration_in_minutes": 1441})
+
+
 def test_every_problem_is_named_at_once() -> None:
     with pytest.raises(InvalidEvent) as error:
         LoadControlEvent(**{**VALID, "criticality_level": 0, "duty_cycle": 101})
