@@ -20,6 +20,13 @@ Both sides move data the same way (:class:`_TunnelEnds`):
   slow reader hold without end), and data beyond ``max_held_frames`` Transfer Data held (zse's
   own bound too: each is a handler's task or a read's item, and 1-octet frames would make
   ``max_queued`` of them); accepted data becomes a :class:`TunnelData` event;
+- what a tunnel holds stays counted after it closes (Close Tunnel, the inactivity timeout, a
+  loss), against its device, until the application has released it: closing a tunnel does not
+  end a slow handler's tasks or empty a read queue. While a device's closed tunnels hold
+  ``max_held_frames`` Transfer Data or ``max_queued`` octets, its Transfer Data are refused
+  DATA_OVERFLOW on every tunnel and (on the server) its Request Tunnel is answered BUSY, so
+  that a peer cannot pile up work by filling a tunnel, closing it and opening another (zse's
+  own bound: a device then holds at most one tunnel's bound more than its open tunnels do);
 - with flow control on, the receiver answers each Transfer Data with Ack Transfer Data carrying
   the octets its receive buffer has left (D.6.2.4.5), 0 once it holds ``max_held_frames``
   Transfer Data; the data the application has not yet released (:meth:`_TunnelEnds.release`)
@@ -54,7 +61,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import zigpy.types as t
@@ -244,6 +252,14 @@ class TunnelState:
         return device_name(self.peer_ieee, self.peer.address)
 
 
+def _same_device(one: TunnelState, other: TunnelState) -> bool:
+    """Whether two tunnels are of one device: its EUI-64 when both know it, else its NWK
+    address (as :meth:`_TunnelEnds._is_peer` tells a frame's sender)."""
+    if one.peer_ieee is not None and other.peer_ieee is not None:
+        return bool(one.peer_ieee == other.peer_ieee)
+    return one.peer.address == other.peer.address
+
+
 def _queued(tunnel: TunnelState) -> int:
     """Octets queued on a tunnel and not yet sent."""
     return sum(len(chunk) for chunk in tunnel.outbox)
@@ -284,6 +300,9 @@ class _TunnelEnds:
         self.max_held_frames = max_held_frames
         self.close_timeout = close_timeout
         self.tunnels: dict[int, TunnelState] = {}
+        #: Closed tunnels holding received data the application has not released, by id:
+        #: what they hold counts against their device (:meth:`_closed_full`).
+        self._draining: dict[int, TunnelState] = {}
         #: Tunnels the other end lost, until their id is granted again or the table holds
         #: :data:`MAX_LOST_TUNNELS` newer ones: why (for TunnelLost), oldest first.
         self._lost: dict[int, tuple[TunnelClosed, str]] = {}
@@ -318,13 +337,33 @@ class _TunnelEnds:
         receive window, and Ready Data if the peer was told to stop, D.6.2.4.6)."""
         tunnel = self.tunnels.get(tunnel_id)
         if tunnel is None:
-            return Step()
+            return self._release_closed(tunnel_id, octets, frames)
         tunnel.held = max(0, tunnel.held - octets)
         tunnel.held_frames = max(0, tunnel.held_frames - frames)
-        if tunnel.flow_control and tunnel.stopped and (left := self._room(tunnel)) > 0:
-            tunnel.stopped = False
-            return Step(sends=(self._to(tunnel, "ready_data", number_of_bytes_left=left),))
-        return Step()
+        return Step(sends=tuple(self._ready([tunnel])))
+
+    def _release_closed(self, tunnel_id: int, octets: int, frames: int) -> Step:
+        """Data of a closed tunnel taken by the application: no longer counted against its
+        device, whose stopped tunnels may have room again (Ready Data, D.6.2.4.6)."""
+        closed = self._draining.get(tunnel_id)
+        if closed is None:
+            return Step()
+        closed.held = max(0, closed.held - octets)
+        closed.held_frames = max(0, closed.held_frames - frames)
+        if not closed.held_frames:
+            del self._draining[tunnel_id]
+        kin = [t_ for t_ in self.tunnels.values() if _same_device(t_, closed)]
+        return Step(sends=tuple(self._ready(kin)))
+
+    def _ready(self, tunnels: list[TunnelState]) -> list[Send]:
+        """Ready Data (D.6.2.4.6) for each of ``tunnels`` whose peer was told 0 octets left
+        (flow control) and that has room again."""
+        sends = []
+        for tunnel in tunnels:
+            if tunnel.flow_control and tunnel.stopped and (left := self._room(tunnel)) > 0:
+                tunnel.stopped = False
+                sends.append(self._to(tunnel, "ready_data", number_of_bytes_left=left))
+        return sends
 
     def pending(self, tunnel_id: int) -> int:
         """Octets queued on a tunnel and not yet sent."""
@@ -356,7 +395,6 @@ class _TunnelEnds:
         until the inactivity timeout (D.6.2.2.1); later calls on them raise :class:`TunnelLost`."""
         events = []
         for tunnel in [t_ for t_ in self.tunnels.values() if t_.peer_ieee == ieee]:
-            del self.tunnels[tunnel.tunnel_id]
             closed = self._closed(tunnel, "left")
             self._note_lost(closed, "it left the network")
             LOGGER.info("tunnel %d of %s closed: it left the network", tunnel.tunnel_id, ieee)
@@ -376,7 +414,6 @@ class _TunnelEnds:
         events: list[Any] = []
         for tunnel in list(self.tunnels.values()):
             if tunnel.deadline is not None and tunnel.deadline <= now:
-                del self.tunnels[tunnel.tunnel_id]
                 LOGGER.info(
                     "tunnel %d of %s closed after inactivity", tunnel.tunnel_id, tunnel.device
                 )
@@ -438,10 +475,7 @@ class _TunnelEnds:
         )
         if status is TransferDataStatus.DATA_OVERFLOW:
             return Step(events=(event,))
-        del self.tunnels[tunnel.tunnel_id]
-        closed = TunnelClosed(
-            tunnel_id=tunnel.tunnel_id, device=tunnel.device, reason="lost", dropped=dropped
-        )
+        closed = replace(self._closed(tunnel, "lost"), dropped=dropped)  # queue cleared above
         self._note_lost(closed, f"the peer answered {status.name}")
         LOGGER.warning(
             "tunnel %d of %s lost: the peer answered %s; %d queued octets dropped",
@@ -500,8 +534,11 @@ class _TunnelEnds:
         """Octets the tunnel takes before the application releases what it holds: the window
         left with flow control (D.6.2.4.5); without it, :attr:`max_queued` less what is held
         (zse's own bound: nothing else stops the peer's data, D.6.2.4.3). No room once it
-        holds :attr:`max_held_frames` Transfer Data (zse's own bound on their number)."""
-        if tunnel.held_frames >= self.max_held_frames:
+        holds :attr:`max_held_frames` Transfer Data (zse's own bound on their number), nor
+        while its device's closed tunnels hold their bound (:meth:`_closed_full`)."""
+        if tunnel.held_frames >= self.max_held_frames or self._closed_full(
+            lambda closed: _same_device(closed, tunnel)
+        ):
             return 0
         limit = tunnel.max_incoming if tunnel.flow_control else self.max_queued
         return limit - tunnel.held
@@ -533,7 +570,19 @@ class _TunnelEnds:
         self._touch(tunnel, now)
         self.tunnels[tunnel_id] = tunnel
         self._lost.pop(tunnel_id, None)
+        # a client granted the id of a closed tunnel again reads the new one (the server
+        # never grants an id still draining, :meth:`TunnelServerProtocol._free_id`)
+        self._draining.pop(tunnel_id, None)
         return tunnel
+
+    def _closed_full(self, of_device: Callable[[TunnelState], bool]) -> bool:
+        """Whether the closed tunnels ``of_device`` accepts hold :attr:`max_held_frames`
+        Transfer Data or :attr:`max_queued` octets not yet released (zse's own bound)."""
+        mine = [closed for closed in self._draining.values() if of_device(closed)]
+        return (
+            sum(closed.held_frames for closed in mine) >= self.max_held_frames
+            or sum(closed.held for closed in mine) >= self.max_queued
+        )
 
     def _renew(
         self,
@@ -600,8 +649,11 @@ class _TunnelEnds:
         if lost is not None:
             raise TunnelLost(*lost)
 
-    @staticmethod
-    def _closed(tunnel: TunnelState, reason: str) -> TunnelClosed:
+    def _closed(self, tunnel: TunnelState, reason: str) -> TunnelClosed:
+        """Forget an open tunnel; what it holds stays counted until released."""
+        self.tunnels.pop(tunnel.tunnel_id, None)
+        if tunnel.held_frames:
+            self._draining[tunnel.tunnel_id] = tunnel
         return TunnelClosed(
             tunnel_id=tunnel.tunnel_id,
             device=tunnel.device,
@@ -718,7 +770,6 @@ class TunnelServerProtocol(_TunnelEnds):
             tunnel = self._owned(msg, int(command.tunnel_id))
             if tunnel is None:
                 return Step(status=foundation.Status.NOT_FOUND)
-            del self.tunnels[tunnel.tunnel_id]
             return Step(events=(self._closed(tunnel, "closed"),))
         step = self._data_command(msg, command, now)
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND) if step is None else step
@@ -744,6 +795,9 @@ class TunnelServerProtocol(_TunnelEnds):
             # every slot is taken until a tunnel closes (D.6.2.5.1.1.2), or every slot this
             # device may hold: no more tunnel ids (for it)
             status = TunnelStatus.NO_MORE_TUNNEL_IDS
+        elif self._closed_full(lambda closed: self._is_peer(closed, msg)):
+            # its closed tunnels' data is still with the application: try again later
+            status = TunnelStatus.BUSY
         tunnel_id = NO_TUNNEL
         if status is TunnelStatus.SUCCESS:
             found = self._free_id()
@@ -839,7 +893,7 @@ class TunnelServerProtocol(_TunnelEnds):
         for _ in range(NO_TUNNEL):
             candidate = self._next_id
             self._next_id = (candidate + 1) % NO_TUNNEL
-            if candidate not in self.tunnels:
+            if candidate not in self.tunnels and candidate not in self._draining:
                 return candidate
         return None
 
@@ -1051,7 +1105,6 @@ class TunnelClientProtocol(_TunnelEnds):
     def close(self, tunnel_id: int) -> Step:
         """Close a tunnel (D.6.2.4.2): forget it and tell the server."""
         tunnel = self._open(tunnel_id)
-        del self.tunnels[tunnel_id]
         closed = self._closed(tunnel, "closed")
         return Step(sends=(self._to(tunnel, "close_tunnel"),), events=(closed,))
 
@@ -1064,7 +1117,6 @@ class TunnelClientProtocol(_TunnelEnds):
             tunnel = self._owned(msg, int(command.tunnel_id))
             if tunnel is None:
                 return Step(status=foundation.Status.NOT_FOUND)
-            del self.tunnels[tunnel.tunnel_id]
             return Step(events=(self._closed(tunnel, "notified"),))
         step = self._data_command(msg, command, now)
         return Step(status=foundation.Status.UNSUP_CLUSTER_COMMAND) if step is None else step

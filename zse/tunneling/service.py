@@ -387,14 +387,24 @@ class TunnelingClient(_Shell):
             send, TunnelingClientCommand.REQUEST_TUNNEL_RESPONSE, "Request Tunnel", timeout
         )
         async with self._lock:
+            tunnel_id = int(command.tunnel_id)
+            before = self.core.tunnels.get(tunnel_id)
             step = self.core.opened(
                 reply, command, protocol=key, flow_control=flow_control, now=self._now()
             )
-            tunnel_id = int(command.tunnel_id)
             # the superseded tunnel's closure reaches its own queue before the new one's is made
             await self._carry(step)
-            renewed = not any(isinstance(event, TunnelClosed) for event in step.events)
+            renewed = before is not None and self.core.tunnels.get(tunnel_id) is before
             if not renewed or tunnel_id not in self._inbox:  # a renewed tunnel keeps its reads
+                # a new tunnel: not the queue of a closed one of the same id (its closure
+                # would end the new one's reads; the core no longer counts its data)
+                old = self._inbox.get(tunnel_id)
+                if not renewed and old is not None and old.qsize() > 1:
+                    LOGGER.warning(
+                        "tunnel %d granted again: %d unread items of the closed tunnel dropped",
+                        tunnel_id,
+                        old.qsize() - 1,
+                    )
                 self._inbox[tunnel_id] = asyncio.Queue()
             self._timer.update()
         return tunnel_id

@@ -1,0 +1,158 @@
+"""Hostile review of Tunneling (SE D.6), session 23: what a closed tunnel still holds. Closing a
+tunnel (Close Tunnel D.6.2.4.2, the inactivity timeout D.6.2.2.1) does not end a server
+handler's task or empty a client's read queue, so what it holds stays counted against its device
+until the application has taken it. The shells run on the simulator's air
+(``test_tunneling_service``'s network, virtual time); the core's frames are written out as
+bytes (``test_tunneling_protocol``)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from tests.tunneling.test_tunneling_protocol import (
+    CLOSE,
+    DATA,
+    MFR_PROTOCOL,
+    OTHER,
+    PROTOCOL_B,
+    REQUEST,
+    RESPONSE,
+    S_ACK,
+    S_ERROR,
+    S_READY,
+    frame,
+    request,
+    server_open,
+)
+from tests.tunneling.test_tunneling_service import ECHO, MFR, network, restart
+from zse.se.types import TransferDataStatus, TunnelStatus
+from zse.tunneling.protocol import (
+    TransferFailed,
+    TunnelData,
+    TunnelError,
+    TunnelServerProtocol,
+)
+
+OVERFLOW = TransferDataStatus.DATA_OVERFLOW
+
+
+async def test_a_peer_that_closes_and_reopens_cannot_pile_up_handler_tasks():
+    """A handler task waits for each Transfer Data held (its tunnel's data in order). They were
+    counted per open tunnel only: a device that filled a tunnel for a slow handler, closed it,
+    opened another and filled that made ``max_held_frames`` more tasks each time (20 here,
+    without end). A closed tunnel's data counts against its device until the handler took it:
+    meanwhile its Request Tunnel is answered BUSY (D.6.2.5.1, a temporary refusal), and once
+    the handlers have returned it gets its tunnel and its data is taken again."""
+    bounds = {"max_held_frames": 4, "max_queued": 100}
+    _, _, server, client, _ = await network(84, server_options=bounds)
+    gate = asyncio.Event()
+
+    async def slow(data: TunnelData) -> None:
+        await gate.wait()
+
+    server.serve(ECHO, slow, manufacturer_code=MFR)
+    at_server: list[object] = []
+    server.on_event(at_server.append)
+    await server.start()
+    refused = []
+    for _ in range(5):
+        try:
+            tunnel = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+        except TunnelError as exc:
+            refused.append(str(exc))
+            continue
+        for _ in range(6):
+            await client.send(tunnel, b"q")
+        await client.close(tunnel)
+        await asyncio.sleep(5)
+    assert sum(isinstance(e, TunnelData) for e in at_server) == 4
+    assert refused == ["tunnel refused: BUSY"] * 4
+    gate.set()  # the handlers take the data
+    await asyncio.sleep(5)
+    tunnel = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    await client.send(tunnel, b"q")
+    await asyncio.sleep(5)
+    assert sum(isinstance(e, TunnelData) for e in at_server) == 5
+    await client.stop()
+    await server.stop()
+
+
+async def test_a_closed_tunnels_unread_data_counts_against_its_server_until_read():
+    """The same on a client: a tunnel the server closed (here by its inactivity timeout,
+    Tunnel Closure Notification) keeps its read queue until the application reads it; the
+    server's data on the next tunnel is refused DATA_OVERFLOW (D.6.2.4.4) while that queue
+    holds ``max_held_frames``, and taken again once it is read."""
+    bounds = {"max_held_frames": 3}
+    _, _, server, client, _ = await network(85, close_tunnel_timeout=60, client_options=bounds)
+    server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
+    at_server: list[object] = []
+    server.on_event(at_server.append)
+    await server.start()
+    first = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    [first_at_server] = server.core.tunnels
+    for _ in range(3):
+        await server.send(first_at_server, b"x")
+    await asyncio.sleep(61)  # idle: the server closes it and tells the client
+    assert client.core.tunnels == {}
+    second = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    [second_at_server] = server.core.tunnels
+    await server.send(second_at_server, b"y")
+    await asyncio.sleep(5)
+    assert [e.status for e in at_server if isinstance(e, TransferFailed)] == [OVERFLOW]
+    assert [await client.read(first, timeout=1) for _ in range(3)] == [b"x"] * 3
+    with pytest.raises(TunnelError, match="notified"):
+        await client.read(first, timeout=1)
+    await server.send(second_at_server, b"z")
+    assert await client.read(second, timeout=5) == b"z"
+    await client.stop()
+    await server.stop()
+
+
+async def test_a_new_tunnel_with_a_closed_ones_id_reads_its_own_data():
+    """A restarted server may grant the id of a tunnel the client had closed (D.6.2.5.1.1.1:
+    ids are unique only while open). The client took the new tunnel for the old one renewed
+    and kept its read queue: the new tunnel read the old one's data, then its closure."""
+    _, _, server, client, _ = await network(86, close_tunnel_timeout=60, rng=random.Random(5))
+    server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    await server.send(tunnel, b"old")
+    await asyncio.sleep(61)  # closed by the server's timeout, its data left unread
+    server = await restart(server, random.Random(5))
+    assert await client.open(ECHO, manufacturer_code=MFR, flow_control=False) == tunnel
+    await client.send(tunnel, b"new")
+    assert await client.read(tunnel, timeout=5) == b"NEW"
+    await client.stop()
+    await server.stop()
+
+
+def test_a_closed_tunnels_data_keeps_its_device_busy_and_its_release_restarts_the_flow():
+    """The core: a device whose closed tunnel holds ``max_held_frames`` gets BUSY for a new
+    tunnel (another device does not), DATA_OVERFLOW on the tunnel it still has open (with flow
+    control an empty Transfer Data's Ack says 0, D.6.2.4.5), and Ready Data (D.6.2.4.6) on it
+    once the application takes the closed tunnel's data; the closed tunnel's id is not granted
+    while its data is held, so its release is not taken for another tunnel's."""
+    core = TunnelServerProtocol({MFR_PROTOCOL, PROTOCOL_B}, max_held_frames=2, max_per_device=3)
+    closing = server_open(core, flow=False)
+    [grant] = core.receive(*frame(REQUEST, request(protocol=PROTOCOL_B)), now=0).sends
+    still_open = int.from_bytes(grant.payload[:2], "little")  # flow control on
+    for _ in range(2):
+        core.receive(*frame(DATA, closing.to_bytes(2, "little") + b"x"), now=1)
+    core.receive(*frame(CLOSE, closing.to_bytes(2, "little")), now=2)
+    [refusal] = core.receive(*frame(REQUEST, request(flow=False)), now=3).sends
+    assert (refusal.command_id, refusal.payload[2]) == (RESPONSE, TunnelStatus.BUSY)
+    server_open(core, flow=False, ieee=OTHER)  # another device is not held up
+    open_le = still_open.to_bytes(2, "little")
+    [overflow] = core.receive(*frame(DATA, open_le + b"y"), now=4).sends
+    assert (overflow.command_id, overflow.payload[2]) == (S_ERROR, OVERFLOW)
+    [ack] = core.receive(*frame(DATA, open_le), now=4).sends
+    assert (ack.command_id, ack.payload) == (S_ACK, open_le + b"\x00\x00")
+    core._next_id = closing  # the next id to try is the closed tunnel's: it is skipped
+    assert server_open(core, flow=False, ieee=OTHER) != closing
+    [ready] = core.release(closing, 1).sends  # below the bound again
+    assert (ready.command_id, ready.payload) == (S_READY, open_le + (1500).to_bytes(2, "little"))
+    step = core.receive(*frame(DATA, open_le + b"y"), now=5)
+    assert [e.data for e in step.events if isinstance(e, TunnelData)] == [b"y"]
