@@ -707,10 +707,12 @@ class TunnelServerProtocol(_TunnelEnds):
 
     ``protocols`` are the protocols served (:func:`protocol_key`); ``max_tunnels`` how many may
     be open at once (beyond: NO_MORE_TUNNEL_IDS, D.6.2.5.1.1.2, as Silicon Labs' Tunneling
-    server answers when every tunnel slot is taken; BUSY is for a temporary condition, and zse
-    has none); ``max_per_device`` how many of them one device may hold (beyond:
-    NO_MORE_TUNNEL_IDS for it: one device asking from many endpoints or for many protocols
-    cannot take every slot from the others for CloseTunnelTimeout);
+    server answers when every tunnel slot is taken); ``max_per_device`` how many of them one
+    device may hold (beyond: NO_MORE_TUNNEL_IDS for it: one device asking from many endpoints
+    or for many protocols cannot take every slot from the others for CloseTunnelTimeout). BUSY,
+    the temporary refusal (Silicon Labs' server sends it while its application says busy or
+    its address table is full), answers a device whose closed tunnels still hold their bound
+    for the application (see the module docstring);
     ``close_tunnel_timeout`` the CloseTunnelTimeout attribute, seconds (D.6.2.2.1,
     1-65535). ``rng`` draws where the tunnel ids start (D.6.2.5.1.1.1): ids then count up from
     there, skipping those still open, wrapping before :data:`NO_TUNNEL`. A restarted server
