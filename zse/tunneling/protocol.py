@@ -26,7 +26,8 @@ Both sides move data the same way (:class:`_TunnelEnds`):
   ``max_held_frames`` Transfer Data or ``max_queued`` octets, its Transfer Data are refused
   DATA_OVERFLOW on every tunnel and (on the server) its Request Tunnel is answered BUSY, so
   that a peer cannot pile up work by filling a tunnel, closing it and opening another (zse's
-  own bound: a device then holds at most one tunnel's bound more than its open tunnels do);
+  own bound: data is taken only while the closed tunnels hold less, so a device holds less
+  than one tunnel's bound more than its open tunnels may);
 - with flow control on, the receiver answers each Transfer Data with Ack Transfer Data carrying
   the octets its receive buffer has left (D.6.2.4.5), 0 once it holds ``max_held_frames``
   Transfer Data; the data the application has not yet released (:meth:`_TunnelEnds.release`)
