@@ -9,7 +9,8 @@ resulting link key.
   role): it publishes the KeyEstablishmentSuite attribute and answers every exchange.
 - :func:`establish_key` runs an exchange as the initiator (a HAN device's role) and returns
   the new key, or raises :class:`KeyEstablishmentFailed` with the spec's status and wait time;
-  with ``attempts`` it tries again after a busy partner's wait time.
+  with ``attempts`` it tries again after a failure another exchange may cure (a busy partner,
+  no answer, a late or garbled frame), never after a certificate refusal.
 
 Key Establishment frames are sent without APS encryption, as SE 5.4.6 requires.
 """
@@ -43,6 +44,7 @@ __all__ = [
     "BUSY_RETRY_FLOOR",
     "KEY_ESTABLISHMENT",
     "KEY_ESTABLISHMENT_ATTEMPTS",
+    "RETRY_DELAY",
     "KeyEstablishmentEvent",
     "KeyEstablishmentFailed",
     "KeyEstablishmentServer",
@@ -63,12 +65,24 @@ KeyInstaller = Callable[[t.EUI64, bytes], "Awaitable[None] | None"]
 #: admission, e.g. no exchange with a device it has removed.
 PartnerAdmission = Callable[[t.EUI64], bool]
 
-#: Key establishment attempts a HAN device makes with a busy partner before it gives up: as
-#: Silicon Labs' Smart Energy Registration plugin, which retries after the wait time the key
-#: establishment callback reports, up to ``..._SMART_ENERGY_REGISTRATION_ERROR_LIMIT`` (3).
+#: Key establishment attempts a HAN device makes before it gives up: as Silicon Labs' Smart
+#: Energy Registration plugin (gecko_sdk smart-energy-registration.c), which counts every
+#: failed key establishment as an error, tries again after the delay the key establishment
+#: callback reports, and aborts at ``..._SMART_ENERGY_REGISTRATION_ERROR_LIMIT`` (3) errors.
 KEY_ESTABLISHMENT_ATTEMPTS = 3
 #: The least wait (seconds) before trying again, whatever wait time the partner sent.
 BUSY_RETRY_FLOOR = 1
+#: The wait (seconds) before trying again after a failure that carries no wait time (no answer,
+#: a late frame, an undeliverable one): Silicon Labs' key establishment plugin reports
+#: ``INTERNAL_ERROR_BACK_OFF_TIME`` (10 s) for a failure without the partner's delay, and its
+#: registration plugin waits that long before the next attempt.
+RETRY_DELAY = 10
+#: Terminate statuses another exchange may cure (SE C.3.1.3.4): the partner was busy, or a
+#: frame was garbled. UNKNOWN_ISSUER and BAD_KEY_CONFIRM are not to be retried (C.3.1.3.4);
+#: UNSUPPORTED_SUITE and INVALID_CERTIFICATE refuse the credentials themselves, which another
+#: attempt would present again (zse's choice: Silicon Labs' registration plugin retries every
+#: failure, certificate refusals included, up to its error limit).
+_TRANSIENT = frozenset({TerminateStatus.NO_RESOURCES, TerminateStatus.BAD_MESSAGE})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,29 +94,57 @@ class KeyEstablishmentEvent:
 
 
 class KeyEstablishmentFailed(ZseError):
-    """Key establishment ended without a key; carries the spec's outcome (SE C.3.1.3.4)."""
+    """Key establishment ended without a key; carries the spec's outcome (SE C.3.1.3.4).
 
-    def __init__(self, terminated: Terminated, reason: str | None = None) -> None:
+    ``terminated``, ``status`` and ``wait_time`` are the last attempt's; ``attempts`` says why
+    each attempt failed, in order (one entry when there was one attempt). The message names
+    statuses and delays only, never key material."""
+
+    def __init__(
+        self,
+        terminated: Terminated,
+        reason: str | None = None,
+        *,
+        earlier: tuple[KeyEstablishmentFailed, ...] = (),
+    ) -> None:
         self.terminated = terminated
         self.status = terminated.status
         self.wait_time = terminated.wait_time
-        if reason is not None:
-            what = reason
-        elif terminated.timed_out:
-            what = "the partner did not answer in time"
-        elif terminated.status is None:
-            what = f"a retry is not allowed yet (wait {terminated.wait_time} s)"
-        elif _busy(terminated):
-            what = "the partner is busy (it terminated with NO_RESOURCES: every session in use)"
-            what += f", retry after {terminated.wait_time} s"
+        self.reason = _what(terminated) if reason is None else reason
+        self.attempts: tuple[str, ...] = (
+            *(e.reason for e in earlier),
+            self.reason,
+        )
+        if not earlier:
+            super().__init__(f"key establishment failed: {self.reason}")
+            return
+        if all(_busy(e.terminated) for e in earlier) and _busy(terminated):
+            # every attempt met a busy partner: say so in one phrase, not a certificate problem
+            what = (
+                f"the partner stayed busy (NO_RESOURCES) through {len(self.attempts)}"
+                f" attempts; retry after {terminated.wait_time} s"
+            )
         else:
-            side = "the partner" if terminated.by_peer else "zse"
-            what = f"{side} terminated with {terminated.status.name}"
-            if terminated.may_retry:
-                what += f", retry after {terminated.wait_time} s"
-            else:
-                what += ", do not retry"
-        super().__init__(f"key establishment failed: {what}")
+            what = "; ".join(f"attempt {n}: {why}" for n, why in enumerate(self.attempts, 1))
+        super().__init__(f"key establishment failed after {len(self.attempts)} attempts: {what}")
+
+
+def _what(terminated: Terminated) -> str:
+    """Why one exchange ended without a key, in words (statuses and seconds only)."""
+    if terminated.timed_out:
+        return "the partner did not answer in time"
+    if terminated.status is None:
+        return f"a retry is not allowed yet (wait {terminated.wait_time} s)"
+    if _busy(terminated):
+        return (
+            "the partner is busy (it terminated with NO_RESOURCES: every session in use)"
+            f", retry after {terminated.wait_time} s"
+        )
+    side = "the partner" if terminated.by_peer else "zse"
+    what = f"{side} terminated with {terminated.status.name}"
+    if terminated.may_retry:
+        return what + f", retry after {terminated.wait_time} s"
+    return what + ", do not retry"
 
 
 def _busy(terminated: Terminated) -> bool:
@@ -113,6 +155,30 @@ def _busy(terminated: Terminated) -> bool:
         and terminated.may_retry
         and terminated.status is TerminateStatus.NO_RESOURCES
     )
+
+
+def _transient(terminated: Terminated) -> bool:
+    """Whether another exchange may cure this failure: no answer in time, an answer that came
+    late or could not be delivered (``timed_out``), a garbled frame (BAD_MESSAGE, either side),
+    a busy partner (NO_RESOURCES), or a start refused while a wait time runs. Never after a
+    refusal C.3.1.3.4 says not to retry (``may_retry`` False: UNKNOWN_ISSUER, BAD_KEY_CONFIRM;
+    also no common suite, no Key Establishment server)."""
+    if not terminated.may_retry:
+        return False
+    return terminated.timed_out or terminated.status is None or terminated.status in _TRANSIENT
+
+
+def _retry_delay(terminated: Terminated) -> int:
+    """Seconds to wait before the next attempt: the wait time the Terminate carried, sent or
+    received (C.3.1.3.4: the partner holds the initiator to it), at least
+    :data:`BUSY_RETRY_FLOOR` (and that much more after zse's own, which the partner counts
+    from its arrival); :data:`RETRY_DELAY` for a failure that carried none."""
+    if terminated.wait_time > 0 and not terminated.by_peer and terminated.status is not None:
+        # zse's own Terminate: the partner's wait began when it arrived, a little later
+        return terminated.wait_time + BUSY_RETRY_FLOOR
+    if terminated.wait_time > 0 or _busy(terminated):
+        return max(terminated.wait_time, BUSY_RETRY_FLOOR)
+    return RETRY_DELAY
 
 
 #: Does the work a credential holder keeps to itself (:class:`~zse.cbke.machine.HeldWork`):
@@ -291,13 +357,19 @@ async def establish_key(
     :class:`~zse.cbke.credentials.HeldCredentials`, ``holder`` does the arithmetic (the key
     stays with it: ``key_data`` is then empty, and ``install_key`` tells it to store the key).
 
-    ``attempts``: how many exchanges to try while the partner answers busy (Terminate
-    NO_RESOURCES), each after the wait time it sent (at least :data:`BUSY_RETRY_FLOOR`); a
-    HAN device uses :data:`KEY_ESTABLISHMENT_ATTEMPTS`. Any other failure ends at once; when
-    the partner stays busy, the error says so (not a certificate problem).
+    ``attempts``: how many exchanges to try in all (1: one, as before). A failure another
+    exchange may cure is tried again: a busy partner (Terminate NO_RESOURCES), no answer in
+    time, a late or undeliverable frame, a garbled one (BAD_MESSAGE, sent or received), each
+    after the wait time its Terminate carried (at least :data:`BUSY_RETRY_FLOOR`), else after
+    :data:`RETRY_DELAY`; a HAN device uses :data:`KEY_ESTABLISHMENT_ATTEMPTS`, as Silicon
+    Labs' registration plugin. UNKNOWN_ISSUER and BAD_KEY_CONFIRM (not to be retried, SE
+    C.3.1.3.4), INVALID_CERTIFICATE, UNSUPPORTED_SUITE and a partner with no Key
+    Establishment server end at once (``attempts`` used to retry a busy partner only). The
+    error after several attempts says how many there were and why each failed.
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
+    failed: list[KeyEstablishmentFailed] = []
     for attempt in range(1, attempts + 1):
         try:
             return await _establish_once(
@@ -313,20 +385,20 @@ async def establish_key(
                 **initiator_options,
             )
         except KeyEstablishmentFailed as exc:
-            if not _busy(exc.terminated) or attempts == 1:
+            if not failed and (attempt == attempts or not _transient(exc.terminated)):
                 raise
-            if attempt == attempts:
+            if attempt == attempts or not _transient(exc.terminated):
                 raise KeyEstablishmentFailed(
-                    exc.terminated,
-                    reason=f"the partner stayed busy (NO_RESOURCES) through {attempts}"
-                    f" attempts; retry after {exc.wait_time} s",
+                    exc.terminated, exc.reason, earlier=tuple(failed)
                 ) from exc
-            wait = max(exc.wait_time, BUSY_RETRY_FLOOR)
-            LOGGER.info(
-                "key establishment with %s: partner busy, attempt %d of %d again in %d s",
+            failed.append(exc)
+            wait = _retry_delay(exc.terminated)
+            LOGGER.warning(
+                "key establishment with %s: attempt %d of %d failed (%s); trying again in %d s",
                 partner_eui64,
-                attempt + 1,
+                attempt,
                 attempts,
+                exc.reason,
                 wait,
             )
             await asyncio.sleep(wait)
@@ -378,6 +450,7 @@ async def _establish_once(
             if isinstance(event, Established):
                 await _install(install_key, partner_eui64, event.key_data)
                 return event
+            await _tell_terminate(endpoint, step, partner_nwk, partner_endpoint)
             raise KeyEstablishmentFailed(event)
         if step.compute is not None:
             result = await _compute(executor, step, holder)
@@ -386,6 +459,23 @@ async def _establish_once(
             step = await _exchange(
                 endpoint, initiator, step, partner_nwk, partner_endpoint, partner=partner_eui64
             )
+
+
+async def _tell_terminate(endpoint: ZclPort, step: Step, nwk: int, ep: int) -> None:
+    """Send the Terminate Key Establishment that ends this side's exchange (BAD_MESSAGE after
+    a garbled frame, UNKNOWN_ISSUER, BAD_KEY_CONFIRM...), so that the partner ends its own
+    session now rather than at its timeout, and knows the wait time (SE C.3.1.3.4); without
+    it an attempt made meanwhile meets the partner's session still open. Best effort: a
+    partner that cannot be reached times out on its side."""
+    for message in step.send:
+        if not isinstance(message, TerminateKeyEstablishment):
+            continue
+        try:
+            await endpoint.send(
+                nwk, ep, KEY_ESTABLISHMENT, message.command_id, message.encode(), encrypt=False
+            )
+        except (DeliveryError, TimeoutError) as exc:
+            LOGGER.info("key establishment: Terminate to 0x%04X not delivered (%s)", nwk, exc)
 
 
 async def _exchange(

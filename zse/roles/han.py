@@ -103,7 +103,7 @@ from zse.time.core import zone_from_attributes
 from zse.time.service import TIME, TimeReading, read_time, system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination
-from zse.zcl.endpoint import APPLICATION_ENDPOINTS, match_descriptors, match_servers
+from zse.zcl.endpoint import APPLICATION_ENDPOINTS, Matched, match_descriptors, match_servers
 from zse.zcl.events import EventStream
 
 __all__ = [
@@ -126,6 +126,14 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+#: Match_Desc_req attempts a HAN device makes when the coordinator does not answer, and the
+#: seconds between them: as Silicon Labs' Smart Energy Registration plugin (gecko_sdk
+#: smart-energy-registration.c), which counts a Key Establishment discovery that found
+#: nothing as an error, tries again after ``..._REGISTRATION_DELAY_RETRY``
+#: (``MILLISECOND_TICKS_PER_SECOND << 5``, about 32 s) and aborts at its error limit (3).
+ESI_DISCOVERY_ATTEMPTS = 3
+ESI_DISCOVERY_RETRY_DELAY = 32
 
 #: DRLC device class bits (SE D.2.2.3.1.1.2).
 HVAC = int(DeviceClass.HVAC_Compressor_or_Furnace)
@@ -486,7 +494,7 @@ class HanDevice:
             executor=self.executor,
             # a radio holding its own CBKE credentials does their arithmetic (han_stick)
             holder=getattr(device, "cbke_holder", None),
-            # a busy meter (NO_RESOURCES) is tried again after its wait time
+            # a busy meter, a lost, late or garbled frame: tried again (not a refused certificate)
             attempts=KEY_ESTABLISHMENT_ATTEMPTS,
             **options,
         )
@@ -497,9 +505,11 @@ class HanDevice:
         server on the SE profile (SE 5.4.7.1). Several endpoints listed: the first, in the
         coordinator's order (the CBKE key is the device's, not an endpoint's; the Price,
         Messaging and DRLC clients use the same endpoint). No endpoint, an error status or a
-        response that does not decode: :class:`EsiNotFound` saying which."""
+        response that does not decode: :class:`EsiNotFound` saying which. No answer (a lost
+        request or response): asked again, :data:`ESI_DISCOVERY_ATTEMPTS` times in all,
+        :data:`ESI_DISCOVERY_RETRY_DELAY` seconds apart; then ``TimeoutError`` saying so."""
         try:
-            matched = await match_descriptors(self.device, KEY_ESTABLISHMENT)
+            matched = await self._match_esi()
         except DecodeError as exc:
             raise EsiNotFound(
                 f"{self.name}: the coordinator's Match_Desc_rsp does not decode ({exc})"
@@ -521,6 +531,33 @@ class HanDevice:
                 endpoints[0],
             )
         return endpoints[0]
+
+    async def _match_esi(self) -> Matched:
+        """The coordinator's Match_Desc_rsp for a Key Establishment server, asked again after
+        no answer (Silicon Labs' registration plugin does so, see ESI_DISCOVERY_ATTEMPTS)."""
+        why: list[str] = []
+        while True:
+            try:
+                return await match_descriptors(self.device, KEY_ESTABLISHMENT)
+            except (TimeoutError, DeliveryError) as exc:
+                why.append(
+                    "no answer in time" if isinstance(exc, TimeoutError) else f"not sent ({exc})"
+                )
+            if len(why) == ESI_DISCOVERY_ATTEMPTS:
+                tried = "; ".join(f"attempt {n}: {w}" for n, w in enumerate(why, 1))
+                raise TimeoutError(
+                    f"{self.name}: the coordinator did not answer Match_Desc_req for the Key"
+                    f" Establishment server in {len(why)} attempts ({tried})"
+                )
+            LOGGER.warning(
+                "%s: Match_Desc_req for the ESI, attempt %d of %d: %s; asking again in %d s",
+                self.name,
+                len(why),
+                ESI_DISCOVERY_ATTEMPTS,
+                why[-1],
+                ESI_DISCOVERY_RETRY_DELAY,
+            )
+            await asyncio.sleep(ESI_DISCOVERY_RETRY_DELAY)
 
     async def _safely(self, request: Any) -> Any:
         try:

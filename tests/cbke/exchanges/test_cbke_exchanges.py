@@ -11,6 +11,7 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from tests.cbke.exchanges.test_cbke_service_trust import initiate
 from tests.roles.han_builder import CA, EUIS, START, build, close
 from zse.cbke import SUITE1, SUITE2
 from zse.cbke.machine import Initiator, Terminated
@@ -204,4 +205,33 @@ async def test_a_key_establishment_command_by_broadcast_or_group_is_ignored():
         install_key=device.set_link_key,
     )
     assert established.suite == SUITE1
+    air.close()
+
+
+async def test_a_garbled_answer_is_tried_again_after_the_wait_time_zse_told():
+    """The ESI's first Ephemeral Data Response comes garbled (cut short) ahead of its real one:
+    the device ends that exchange with Terminate BAD_MESSAGE, which now reaches the ESI (it
+    was never sent: the ESI's session stayed open until its timeout, and an Initiate meanwhile
+    ended BAD_MESSAGE), waits the wait time it told (10 s, SE C.3.1.3.4) and a second more,
+    tries again and gets its key. A HAN device gave up at the first garbled frame."""
+    air, app, server, device = await _ke_han(45)
+    outcomes: list[KeyEstablishmentEvent] = []
+    server.on_event(outcomes.append)
+
+    async def garble_once(msg: Any) -> None:
+        if msg.command_id == 0x01 and not msg.from_server:  # the first Ephemeral Data Request
+            remove()
+            await server.endpoint.reply(msg, 0x01, b"\x02\x01", encrypt=False)
+
+    server.stop()
+    remove = server.endpoint.add_handler(KEY_EST, garble_once)  # ahead of the server's
+    server.start()
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    established = await initiate(app, device, CA, attempts=2)
+    assert loop.time() - began >= 11
+    first, second = (o.result for o in outcomes)
+    assert first == Terminated(status=TerminateStatus.BAD_MESSAGE, wait_time=10, by_peer=True)
+    assert type(second).__name__ == "Established"
+    assert app.get_link_key(device.ieee) == established.key_data
     air.close()

@@ -52,14 +52,19 @@ def server(app: SimControllerApplication, se: SeEndpoint, **options) -> KeyEstab
     return ke
 
 
-async def initiate(app: SimControllerApplication, device: SimDevice) -> Established:
+async def initiate(
+    app: SimControllerApplication, device: SimDevice, ca: TestCA = CA, **options
+) -> Established:
+    """``device`` runs key establishment (suite 1, a certificate of ``ca``) with the
+    coordinator; ``options`` go to :func:`~zse.cbke.service.establish_key` (``attempts``...)."""
     return await establish_key(
         device.endpoints[1],
         partner_nwk=0x0000,
         partner_endpoint=SE_ENDPOINT_ID,
         partner_eui64=app.state.node_info.ieee,
-        credentials=CA.issue(eui64_bytes(device.ieee), SUITE1),
+        credentials=ca.issue(eui64_bytes(device.ieee), SUITE1),
         install_key=device.set_link_key,
+        **options,
     )
 
 
