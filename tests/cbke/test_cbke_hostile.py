@@ -140,3 +140,28 @@ def test_an_exchange_through_a_hostile_network_ends_cleanly(
     initiator.handle_timeout(now)
     if responder is not None and State.ESTABLISHED is initiator.state is responder.state:
         assert initiator.key_data == responder.key_data
+
+
+def test_an_initiate_after_the_deadline_starts_the_new_exchange(suite1_pair: Any) -> None:
+    """The partner's exchange went quiet (its Ephemeral Data lost), the partner timed out
+    and starts again. Its new Initiate, reaching the server after the old session's deadline
+    but before the shell's timer ran ``handle_timeout`` (an inter-PAN hub reading a queued
+    frame, a busy loop), ends the old session as its timeout does and is served: the timer
+    first, it was; the message first, it was dropped unanswered (timed out as the old
+    session's), and the partner waited in vain for an answer."""
+    cred_u, cred_v = suite1_pair
+    server = KeyEstablishmentServer(cred_v)
+    first = Initiator(cred_u, cred_v.eui64).start(0.0).send[0]
+    step = server.run_inline(EUI_A, server.receive(EUI_A, first, 0.0), 0.0)
+    assert [type(m).__name__ for m in step.send] == ["InitiateKeyEstablishmentResponse"]
+    deadline = server.next_deadline()
+    assert deadline is not None
+    again = Initiator(cred_u, cred_v.eui64).start(deadline + 1).send[0]
+    step = server.run_inline(EUI_A, server.receive(EUI_A, again, deadline + 1), deadline + 1)
+    assert [type(m).__name__ for m in step.send] == ["InitiateKeyEstablishmentResponse"]
+    assert [(e.timed_out, e.by_peer) for e in step.events if isinstance(e, Terminated)] == [
+        (True, False)
+    ]
+    session = server.session(EUI_A)
+    assert session is not None
+    assert session.state is not State.TERMINATED

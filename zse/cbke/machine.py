@@ -1082,6 +1082,14 @@ class KeyEstablishmentServer:
         partner = _check_eui64(partner_eui64, "partner_eui64")
         self._prune()
         responder = self._sessions.get(partner)
+        if responder is not None and isinstance(message, InitiateKeyEstablishmentRequest):
+            deadline = responder.next_deadline()
+            if deadline is not None and now >= deadline:
+                # The partner starts again after the session's deadline, before the timer
+                # ran: the session ends as its timeout does, and the new exchange is served
+                # as it is once the timer has run (not taken as the old one's late message).
+                del self._sessions[partner]
+                return responder.handle_timeout(now).then(self.receive(partner, message, now))
         if responder is None:
             if isinstance(message, TerminateKeyEstablishment):
                 return Step()
