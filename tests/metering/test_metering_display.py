@@ -341,3 +341,61 @@ def test_thresholds_changed_after_a_fold_show_no_cost_not_a_wrong_one() -> None:
     assert not folded.exact_for(tariff.thresholds())
     assert energy_screen(None, None, folded, tariff).cost is None
     assert energy_screen(None, None, folded, block_tariff([], [1] * 20)).cost == "0.01"
+
+
+#: Readings as (metered units used since the last, tier, 0: the next block period, the
+#: thresholds told from then on or None: those before); a negative step is a meter replaced.
+CHANGING = st.lists(
+    st.tuples(
+        st.integers(-2, 12),
+        st.integers(0, 3),
+        st.integers(0, 15),
+        st.none() | st.lists(st.integers(1, 120), max_size=4, unique=True).map(sorted),
+    ),
+    min_size=10,
+    max_size=80,
+)
+
+
+@given(
+    readings=CHANGING,
+    limit=st.integers(1, 6),
+    prices=st.lists(st.integers(0, 9999), min_size=20, max_size=20),
+    data=st.data(),
+)
+def test_a_bounded_ledger_told_other_thresholds_prices_as_the_unbounded_one(
+    readings: list[tuple[int, int, int, list[int] | None]],
+    limit: int,
+    prices: list[int],
+    data: st.DataObject,
+) -> None:
+    """As :func:`test_a_bounded_ledger_prices_as_the_unbounded_one`, with the thresholds
+    told changing between readings (the block tariff read again), block periods changing
+    and meters replaced: under thresholds told since the period began, the same cost;
+    under any thresholds, the same cost or none shown (never a wrong one)."""
+    bounded, unbounded = EnergyLedger(limit=limit), EnergyLedger(limit=None)
+    told: list[int] = []
+    summation, steady, period = Fraction(1000), True, 0
+    for step, tier, stays, thresholds in readings:
+        summation = summation + step if step >= 0 else Fraction(-step)
+        if not stays:  # told before any use in the new period
+            period, steady = period + 1, True
+        elif thresholds is not None and thresholds != told:
+            steady = False
+        told = told if thresholds is None else thresholds
+        for ledger in (bounded, unbounded):
+            ledger.thresholds = [Fraction(t) for t in told]
+            ledger.add(summation, kwh(tier, 1000 + tier), period)
+    assert bounded.consumed == unbounded.consumed
+    within = st.integers(1, max(1, int(bounded.consumed)))  # where a threshold moves a cost
+    other = sorted(data.draw(st.sets(within, max_size=4)))
+    for thresholds in (told, other, []):
+        tariff = block_tariff(thresholds, prices)
+        if thresholds is told and steady:
+            assert bounded.exact_for(tariff.thresholds())
+        if bounded.exact_for(tariff.thresholds()):
+            assert tariff.cost(bounded.usage) == tariff.cost(unbounded.usage)
+            screens = [energy_screen(None, None, ledger, tariff) for ledger in (bounded, unbounded)]
+            assert screens[0] == screens[1]
+        else:
+            assert energy_screen(None, None, bounded, tariff).cost is None
