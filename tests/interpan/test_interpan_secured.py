@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from tests.oracles import zigbee_key_options
-from zse.cbke import SUITE1, SUITE2
+from zse.cbke import SUITE1, SUITE2, Initiator
 from zse.cbke.ca import TestCA
 from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
 from zse.interpan.fragment import Reassembler
-from zse.interpan.ke import InterPanKeyServer, establish_over_interpan
+from zse.interpan.ke import InterPanKeyServer, _ke_command, _zcl, establish_over_interpan
 from zse.interpan.secure import InterPanSecurity
 from zse.interpan.service import InterPanService
 from zse.interpan.transports.sim import SimTransport
@@ -27,6 +27,7 @@ from zse.interpan.window import (
     Direction,
     InterPanWindow,
 )
+from zse.se.ids import KEY_ESTABLISHMENT
 from zse.security import format_key_table
 from zse.sim import Air, run
 
@@ -41,7 +42,7 @@ def transfer(data: bytes, tsn: int = 1) -> bytes:
     return bytes((0x11, tsn, 0x02, 0x07, 0x00)) + data
 
 
-async def pair(seed: int, capture: Path | None = None, *, hub_suites=(SUITE1, SUITE2)):
+async def pair(seed: int, capture: Path | None = None, *, hub_suites=(SUITE1, SUITE2), clock=None):
     air = Air(seed=seed, capture=capture)
     hub = await air.coordinator(channel=20, pan_id=0x1111)
     hht = await air.coordinator(channel=20, pan_id=0x2222)
@@ -55,6 +56,7 @@ async def pair(seed: int, capture: Path | None = None, *, hub_suites=(SUITE1, SU
         window=window,
         security=InterPanSecurity(),
         reassembler=Reassembler(),
+        clock=clock,
     )
     hht_svc = InterPanService(
         SimTransport(hht),
@@ -251,3 +253,47 @@ def test_stop_does_not_swallow_the_callers_cancellation() -> None:
         return reached, cancelled, quiet
 
     assert run(main()) == ([], True, True)
+
+
+def test_a_terminal_starting_again_after_its_deadline_keeps_its_window_budget() -> None:
+    """A terminal's exchange went quiet and it starts again; the hub reads its new Initiate
+    after the old session's deadline (queued while the hub served others): the old session
+    times out, the new one is served, and the terminal is vouched for until the new
+    session's deadline (issue #20.4). The old session's end was told after the new one was
+    vouched for, and took the vouch away: the terminal competed with a flood again."""
+    clock = [0.0]
+
+    async def main() -> tuple[bool, bool]:
+        _, hub, hht, hub_svc, hht_svc, server = await pair(42, clock=lambda: clock[0])
+        await server.stop()  # its frames handed to it here, at the hub's clock
+        credentials = CA.issue(eui64_bytes(hht_svc.ieee), SUITE1)
+        assert hub_svc.window is not None
+        limiter = hub_svc.window.limiter
+        try:
+
+            async def initiate() -> None:
+                request = Initiator(credentials, eui64_bytes(hub_svc.ieee)).start(clock[0])
+                frame = hht_svc.frame(
+                    cluster_id=KEY_ESTABLISHMENT,
+                    payload=_zcl(request.send[0], 1, from_server=False),
+                    dst_pan_id=0x1111,
+                    dst=hub_svc.ieee,
+                )
+                command = _ke_command(frame, Direction.Client_to_Server)
+                assert command is not None
+                await server._on_command(frame, *command)
+
+            await initiate()
+            deadline = server.core.next_deadline()
+            assert deadline is not None
+            first = limiter.established(hht_svc.ieee, deadline - 1)
+            clock[0] = deadline + 1
+            await initiate()
+            return first, limiter.established(hht_svc.ieee, deadline + 2)
+        finally:
+            await hub_svc.close()
+            await hht_svc.close()
+            await hub.shutdown()
+            await hht.shutdown()
+
+    assert run(main()) == (True, True)

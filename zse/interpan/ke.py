@@ -200,8 +200,10 @@ class InterPanKeyServer:
                 self._unvouch(frame.src_ieee)
                 self.unreachable += 1
                 return
-        self._vouch(frame.src_ieee, partner)
+        # told first: an exchange the step ended (the old session of a partner that started
+        # again after its deadline) takes its vouch away before the new session's is given
         self._tell(frame.src_ieee, step)
+        self._vouch(frame.src_ieee, partner)
 
     def _vouch(self, source: EUI64, partner: bytes) -> None:
         """A partner whose session goes on has its own window budget until the session's
