@@ -118,9 +118,10 @@ async def in_hand(pending: Iterable[asyncio.Future[Any] | None]) -> bool:
 
 #: Seconds a service's stop waits for the events it is telling (:meth:`Untold.stop`) before
 #: it cancels what is left, unmarked: told again after the next start (zse's choice: the
-#: listeners' work and one mark, a store write bounded by PostgreSQL's default
-#: ``command_timeout`` of 30 s, end well within it; a listener that never ends must not hang
-#: the stop).
+#: listeners' work and one mark, a store write bounded by the ``command_timeout`` of zse's
+#: PostgreSQL store, 30 s unless its URL says otherwise (:mod:`zse.store_postgres`; neither
+#: PostgreSQL nor asyncpg bounds a command by default), end well within it; a listener that
+#: never ends must not hang the stop).
 STOP_WAIT: Final = 60.0
 
 _Held = list[tuple[int | None, E | None]]
