@@ -87,3 +87,34 @@ async def test_a_pause_between_the_reports_of_one_frame_holds_the_rest(tmp_path:
         assert await store.unreported(server.namespace) == []
         await server.stop()
     assert await _restarted(path, DrlcServer) == []
+
+
+@pytest.mark.parametrize("how", ["held at the start", "live"])
+async def test_a_listener_that_raises_does_not_stop_the_telling(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A listener that raises on one event (the application's fault): the other listeners
+    still get every event, the later ones too, and only that event stays unmarked (told again
+    after the next start). The exception ended the telling: the rest of the batch and every
+    later event were held until a restart, unsaid."""
+    stream, untold, marked = _untold()
+    heard: list[str] = []
+    stream.on_event(heard.append)
+
+    def faulty(event: str) -> None:
+        if event == "b":
+            raise RuntimeError("the application's bug")
+
+    stream.on_event(faulty)
+    batch = [(1, "a"), (2, "b"), (3, "c")]
+    if how == "live":
+        untold.hold([])
+        await untold.tell_untold()
+        await untold.tell(batch)
+    else:
+        untold.hold(batch)
+        await untold.tell_untold()
+    await untold.tell([(4, "d")])
+    assert (heard, marked) == (["a", "b", "c", "d"], [1, 3, 4])
+    assert "a listener failed with a str event" in caplog.text
+    assert "the application's bug" in caplog.text  # its traceback, for the application

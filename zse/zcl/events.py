@@ -62,10 +62,21 @@ class EventStream(Generic[E]):
     def emit(self, event: E) -> asyncio.Future[Any] | None:
         """Deliver ``event`` to every listener and iterator; returns None, or a future done
         once the awaitables the listeners returned are (failed if one of them failed). It
-        may be left alone: its failure is then only logged by whoever failed."""
+        may be left alone: its failure is then only logged by whoever failed.
+
+        A listener that raises (the application's fault) is logged, the event type named
+        (never the event: it may hold a secret), and counts as a listener that failed with
+        the event (the future fails: a journalled event is not marked told, and is told
+        again after the next start); the other listeners still get it, and the stream goes
+        on (the exception ended the emitting service's telling: every later event was held
+        until a restart, unsaid)."""
         pending: list[Awaitable[Any]] = []
         for listener in list(self._listeners):
-            result = listener(event)
+            try:
+                result = listener(event)
+            except Exception as exc:  # the application's fault: logged, the others told
+                LOGGER.exception("a listener failed with a %s event", type(event).__name__)
+                result = _failed(exc)
             if result is not None:
                 pending.append(result)
         for queue in self._queues:
@@ -78,6 +89,16 @@ class EventStream(Generic[E]):
             done = asyncio.gather(*pending)
         done.add_done_callback(_retrieved)
         return done
+
+
+def _failed(exc: Exception) -> asyncio.Future[Any] | None:
+    """A future failed with ``exc`` (None outside a running loop: nothing awaits it)."""
+    try:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    except RuntimeError:
+        return None
+    future.set_exception(exc)
+    return future
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
