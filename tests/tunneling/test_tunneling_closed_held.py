@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 
@@ -35,8 +36,27 @@ from zse.tunneling.protocol import (
     TunnelError,
     TunnelServerProtocol,
 )
+from zse.tunneling.service import TunnelingClient, TunnelingServer
 
 OVERFLOW = TransferDataStatus.DATA_OVERFLOW
+
+
+async def client_holding_three(
+    seed: int, **options: Any
+) -> tuple[TunnelingServer, TunnelingClient, list[object], int]:
+    """A started server (``options`` to :func:`network`) that has sent three Transfer Data on
+    a tunnel without flow control to a client holding at most three: the server, the client,
+    the server's events and the tunnel."""
+    _, _, server, client, _ = await network(seed, client_options={"max_held_frames": 3}, **options)
+    server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
+    at_server: list[object] = []
+    server.on_event(at_server.append)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    [at_server_id] = server.core.tunnels
+    for _ in range(3):
+        await server.send(at_server_id, b"x")
+    return server, client, at_server, tunnel
 
 
 async def test_a_peer_that_closes_and_reopens_cannot_pile_up_handler_tasks():
@@ -85,16 +105,7 @@ async def test_a_closed_tunnels_unread_data_counts_against_its_server_until_read
     Tunnel Closure Notification) keeps its read queue until the application reads it; the
     server's data on the next tunnel is refused DATA_OVERFLOW (D.6.2.4.4) while that queue
     holds ``max_held_frames``, and taken again once it is read."""
-    bounds = {"max_held_frames": 3}
-    _, _, server, client, _ = await network(85, close_tunnel_timeout=60, client_options=bounds)
-    server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
-    at_server: list[object] = []
-    server.on_event(at_server.append)
-    await server.start()
-    first = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
-    [first_at_server] = server.core.tunnels
-    for _ in range(3):
-        await server.send(first_at_server, b"x")
+    server, client, at_server, first = await client_holding_three(85, close_tunnel_timeout=60)
     await asyncio.sleep(61)  # idle: the server closes it and tells the client
     assert client.core.tunnels == {}
     second = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
@@ -156,3 +167,24 @@ def test_a_closed_tunnels_data_keeps_its_device_busy_and_its_release_restarts_th
     assert (ready.command_id, ready.payload) == (S_READY, open_le + (1500).to_bytes(2, "little"))
     step = core.receive(*frame(DATA, open_le + b"y"), now=5)
     assert [e.data for e in step.events if isinstance(e, TunnelData)] == [b"y"]
+
+
+async def test_a_tunnel_the_client_closed_itself_does_not_hold_its_server_off():
+    """The application closes its own tunnel before reading all the server sent (it had what
+    it wanted): that unread data stayed counted against the server for as long as nobody read
+    a tunnel the application had closed, i.e. for good: every later Transfer Data of the
+    server, on every tunnel, was refused DATA_OVERFLOW. What the client's own Close Tunnel
+    leaves unread is no peer's pile-up: it is not counted (it can still be read)."""
+    server, client, at_server, first = await client_holding_three(87)
+    await asyncio.sleep(5)
+    await client.close(first)  # its data left unread, by the application's choice
+    await asyncio.sleep(5)
+    second = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    [second_at_server] = server.core.tunnels
+    for _ in range(2):
+        await server.send(second_at_server, b"y")
+    await asyncio.sleep(5)
+    assert [e for e in at_server if isinstance(e, TransferFailed)] == []
+    assert [await client.read(second, timeout=5) for _ in range(2)] == [b"y"] * 2
+    await client.stop()
+    await server.stop()

@@ -27,7 +27,8 @@ Both sides move data the same way (:class:`_TunnelEnds`):
   DATA_OVERFLOW on every tunnel and (on the server) its Request Tunnel is answered BUSY, so
   that a peer cannot pile up work by filling a tunnel, closing it and opening another (zse's
   own bound: data is taken only while the closed tunnels hold less, so a device holds less
-  than one tunnel's bound more than its open tunnels may);
+  than one tunnel's bound more than its open tunnels may); not what a client leaves unread on
+  a tunnel it closed itself (:meth:`TunnelClientProtocol.close`: nobody would read it down);
 - with flow control on, the receiver answers each Transfer Data with Ack Transfer Data carrying
   the octets its receive buffer has left (D.6.2.4.5), 0 once it holds ``max_held_frames``
   Transfer Data; the data the application has not yet released (:meth:`_TunnelEnds.release`)
@@ -1106,9 +1107,12 @@ class TunnelClientProtocol(_TunnelEnds):
         return Step(sends=tuple(sends))
 
     def close(self, tunnel_id: int) -> Step:
-        """Close a tunnel (D.6.2.4.2): forget it and tell the server."""
+        """Close a tunnel (D.6.2.4.2): forget it and tell the server. What the application
+        leaves unread on it (it may still read it) is not counted against the server: its
+        own choice, not the server's pile-up, which nobody would ever read down (zse's own)."""
         tunnel = self._open(tunnel_id)
         closed = self._closed(tunnel, "closed")
+        self._draining.pop(tunnel_id, None)
         return Step(sends=(self._to(tunnel, "close_tunnel"),), events=(closed,))
 
     def receive(self, msg: ZclMessage, command: Any, now: float) -> Step:
