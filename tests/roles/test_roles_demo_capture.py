@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from collections import defaultdict
@@ -233,6 +234,21 @@ def test_the_command_named_is_one_the_reader_can_run(
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_the_interpreter_named_is_this_one_from_its_own_directory_or_a_spaced_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """From the interpreter's own directory the command named was ``python3 -m zse``, which
+    a shell looks up on PATH (another Python, or none); a path with a space was cut in two.
+    Both now name this interpreter, one word for a shell."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no zse, no python there
+    here = Path(sys.executable)
+    monkeypatch.chdir(here.parent)
+    assert runnable_command() == f"./{here.name} -m zse"
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "my venv" / "python"))
+    monkeypatch.chdir(tmp_path.parent)
+    assert shlex.split(runnable_command()) == [f"{tmp_path.name}/my venv/python", "-m", "zse"]
 
 
 def test_a_capture_without_its_keys_is_said_to_be_encrypted(demo_run, tmp_path):

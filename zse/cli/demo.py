@@ -33,6 +33,7 @@ import contextlib
 import logging
 import os
 import random
+import shlex
 import shutil
 import sys
 import tempfile
@@ -621,13 +622,18 @@ def runnable_command() -> str:
     """How the reader runs zse from where they are: ``zse`` when the ``zse`` on PATH is this
     installation's, else this interpreter with ``-m zse`` (after ``make demo`` the command is
     only in ``.venv/bin``, not on PATH: ``.venv/bin/python -m zse``), relative to the current
-    directory when it lies below it."""
+    directory when it lies below it (with a ``/``, which a shell does not look up on PATH,
+    quoted for a shell)."""
     found = shutil.which("zse")
     here = Path(sys.executable)
     if found is not None and Path(found).parent == here.parent:
         return "zse"
     relative = os.path.relpath(here)
-    return f"{here if relative.startswith('..') else relative} -m zse"
+    if relative.startswith(".."):
+        relative = str(here)
+    elif os.sep not in relative:  # a bare name: a shell would look it up on PATH
+        relative = os.path.join(os.curdir, relative)
+    return f"{shlex.quote(relative)} -m zse"
 
 
 async def _snapshots(
