@@ -68,3 +68,30 @@ async def test_a_reply_that_is_not_octets_is_logged(caplog: pytest.LogCaptureFix
     assert "returned str, not bytes" in str(failed[0].exc_info[1])
     await client.stop()
     await server.stop()
+
+
+async def test_a_handler_ending_in_its_own_cancelled_error_still_releases_its_data() -> None:
+    """A handler that awaited something cancelled under it (another task's future) ends with
+    ``CancelledError`` though nobody cancelled its task: its data was never released, so each
+    such frame held one of the tunnel's ``max_held_frames`` for good and the peer was refused
+    DATA_OVERFLOW from then on. It is a failed handler, logged; the next data is served."""
+    bounds = {"max_held_frames": 1}
+    _, _, server, client, _ = await network(72, server_options=bounds)
+    calls = iter(range(2))
+
+    async def handler(data: TunnelData) -> bytes:
+        if next(calls) == 0:
+            gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            gone.cancel()
+            await gone  # raises CancelledError in this task, which nobody cancelled
+        return b"ok"
+
+    server.serve(ECHO, handler, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR)
+    await client.send(tunnel, b"x")
+    await asyncio.sleep(5)
+    await client.send(tunnel, b"y")
+    assert await client.read(tunnel, timeout=30) == b"ok"
+    await client.stop()
+    await server.stop()

@@ -101,6 +101,13 @@ class _Moves:
         self._shell._timer.update()
 
 
+def _stopping() -> bool:
+    """Whether the running task was cancelled (:meth:`_Shell.stop`), rather than a
+    ``CancelledError`` coming from something it awaited (Python 3.11's ``cancelling``)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
 class _Shell:
     """What both sides' shells share: decode, feed the core under the lock, carry out."""
 
@@ -220,16 +227,19 @@ class _Shell:
     async def _run_handler(self, handler: TunnelHandler, event: TunnelData) -> None:
         """Hand ``event`` to ``handler`` and send its reply. A failing handler, or one whose
         reply is not octets, is logged and nothing is sent: D.6.2.4.4's Transfer Data Error
-        has no status for it, so the peer cannot be told. A reply the tunnel cannot queue
-        (its limit reached, or a peer that takes no data) is logged and dropped. The octets
-        are released either way."""
+        has no status for it, so the peer cannot be told; so is one ending in a
+        ``CancelledError`` of its own (a cancelled future it awaited) while its task was not
+        cancelled. A reply the tunnel cannot queue (its limit reached, or a peer that takes
+        no data) is logged and dropped. The octets are released either way."""
         try:
             reply = handler(event)
             if inspect.isawaitable(reply):
                 reply = await reply
             if reply is not None and not isinstance(reply, bytes | bytearray | memoryview):
                 raise TypeError(f"the handler returned {type(reply).__name__}, not bytes")
-        except Exception:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _stopping():
+                raise
             LOGGER.exception("tunnel %d handler failed", event.tunnel_id)
             reply = None
         async with self._lock:
