@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ import zigpy.types as t
 from zigpy.zcl import foundation
 
 from tests.cbke.exchanges.test_cbke_service_trust import initiate
+from tests.interpan.tshark_json import dissect
+from tests.oracles import zigbee_key_options
 from tests.roles.han_builder import CA, EUIS, START, build, close
 from zse.cbke import SUITE1, SUITE2
 from zse.cbke.machine import Initiator, Terminated
@@ -130,9 +133,12 @@ async def test_a_meter_that_stays_busy_is_tried_three_times_and_the_error_says_b
     air.close()
 
 
-async def _ke_han(seed: int) -> tuple[Air, Any, KeyEstablishmentServer, Any]:
-    """A coordinator serving Key Establishment (suite 1) and one joined device."""
-    air = Air(seed=seed)
+async def _ke_han(
+    seed: int, capture: Path | None = None
+) -> tuple[Air, Any, KeyEstablishmentServer, Any]:
+    """A coordinator serving Key Establishment (suite 1) and one joined device (the air
+    written to ``capture`` when given)."""
+    air = Air(seed=seed, capture=capture)
     app = await air.coordinator(channel=15)
     se = SeEndpoint(app, in_clusters=[KEY_EST], out_clusters=[KEY_EST])
     await se.start()
@@ -217,15 +223,7 @@ async def test_a_garbled_answer_is_tried_again_after_the_wait_time_zse_told():
     air, app, server, device = await _ke_han(45)
     outcomes: list[KeyEstablishmentEvent] = []
     server.on_event(outcomes.append)
-
-    async def garble_once(msg: Any) -> None:
-        if msg.command_id == 0x01 and not msg.from_server:  # the first Ephemeral Data Request
-            remove()
-            await server.endpoint.reply(msg, 0x01, b"\x02\x01", encrypt=False)
-
-    server.stop()
-    remove = server.endpoint.add_handler(KEY_EST, garble_once)  # ahead of the server's
-    server.start()
+    garble_the_first_ephemeral_data_response(server)
     loop = asyncio.get_running_loop()
     began = loop.time()
     established = await initiate(app, device, CA, attempts=2)
@@ -235,3 +233,57 @@ async def test_a_garbled_answer_is_tried_again_after_the_wait_time_zse_told():
     assert type(second).__name__ == "Established"
     assert app.get_link_key(device.ieee) == established.key_data
     air.close()
+
+
+def garble_the_first_ephemeral_data_response(server: KeyEstablishmentServer) -> None:
+    """``server``'s first Ephemeral Data Response goes out garbled (cut short), ahead of its
+    real one."""
+
+    async def garble_once(msg: Any) -> None:
+        if msg.command_id == 0x01 and not msg.from_server:  # the first Ephemeral Data Request
+            remove()
+            await server.endpoint.reply(msg, 0x01, b"\x02\x01", encrypt=False)
+
+    server.stop()
+    remove = server.endpoint.add_handler(KEY_EST, garble_once)  # ahead of the server's
+    server.start()
+
+
+@pytest.mark.oracle
+async def test_the_initiators_own_terminate_on_the_air_as_tshark_reads_it(tmp_path):
+    """The Terminate Key Establishment a HAN device now sends after a garbled frame, as
+    Wireshark's dissector reads it: client to server, to the partner's Key Establishment
+    endpoint, without APS security (SE 5.4.6: Key Establishment is exempt, and the partner
+    may not hold the key), status BAD_MESSAGE, the wait time and the suite, nothing
+    malformed."""
+    path = tmp_path / "ke.pcap"
+    air, app, server, device = await _ke_han(46, capture=path)
+    garble_the_first_ephemeral_data_response(server)
+    await initiate(app, device, CA, attempts=2)
+    air.close()
+    packets = dissect(path, zigbee_key_options(entry.line() for entry in air.keys))
+    [terminate] = [p for p in packets if "zbee_zcl_se.ke.terminate.status" in p]
+    assert {k: terminate[k] for k in TERMINATE_FIELDS} == {
+        "zbee_aps.security": ["0"],
+        "zbee_aps.src": ["1"],
+        "zbee_aps.dst": [str(SE_ENDPOINT_ID)],
+        "zbee_aps.cluster": ["0x0800"],
+        "zbee_zcl.dir": ["0"],  # client to server
+        "zbee_zcl_se.ke.cmd.srv_rx.id": ["0x03"],
+        "zbee_zcl_se.ke.terminate.status": [f"0x{TerminateStatus.BAD_MESSAGE:02x}"],
+        "zbee_zcl_se.ke.terminate.wait.time": ["10"],
+        "zbee_zcl_se.ke.attr.suite": ["0x0001"],
+    }
+
+
+TERMINATE_FIELDS = (
+    "zbee_aps.security",
+    "zbee_aps.src",
+    "zbee_aps.dst",
+    "zbee_aps.cluster",
+    "zbee_zcl.dir",
+    "zbee_zcl_se.ke.cmd.srv_rx.id",
+    "zbee_zcl_se.ke.terminate.status",
+    "zbee_zcl_se.ke.terminate.wait.time",
+    "zbee_zcl_se.ke.attr.suite",
+)
