@@ -188,3 +188,24 @@ async def test_a_tunnel_the_client_closed_itself_does_not_hold_its_server_off():
     assert [await client.read(second, timeout=5) for _ in range(2)] == [b"y"] * 2
     await client.stop()
     await server.stop()
+
+
+async def test_a_read_cancelled_while_it_waits_to_release_still_releases():
+    """A read that has taken its data waits for the shell's lock to release it (a send may
+    hold it for seconds, awaiting APS acknowledgements); cancelled there, the data's count
+    was never released: with ``max_held_frames`` of them, the server's data was refused
+    DATA_OVERFLOW for good. The release goes on whatever becomes of the read."""
+    server, client, at_server, tunnel = await client_holding_three(88)
+    await asyncio.sleep(5)
+    async with client._lock:  # as a send under way holds it
+        reading = asyncio.ensure_future(client.read(tunnel))
+        await asyncio.sleep(1)  # it has its data, and waits for the lock
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+    [at_server_id] = server.core.tunnels
+    await server.send(at_server_id, b"y")
+    await asyncio.sleep(5)
+    assert [e for e in at_server if isinstance(e, TransferFailed)] == []
+    assert [await client.read(tunnel, timeout=1) for _ in range(3)] == [b"x", b"x", b"y"]
+    await client.stop()
+    await server.stop()

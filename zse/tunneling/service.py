@@ -485,9 +485,18 @@ class TunnelingClient(_Shell):
                 raise TunnelLost(item, _LOST[item.reason])
             raise TunnelError(f"tunnel {tunnel_id} closed ({item.reason})")
         if self._inbox.get(tunnel_id) is queue:  # a superseded tunnel's window is gone
-            async with self._lock:
-                await self._carry(self.core.release(tunnel_id, len(item.data)))
+            # the item is taken: released even if this read is cancelled waiting for the lock
+            # (a count never released would hold the server's data off for good)
+            release = asyncio.get_running_loop().create_task(
+                self._release(tunnel_id, len(item.data))
+            )
+            keep_task(self._tasks, release, LOGGER, "tunnel release failed")
+            await asyncio.shield(release)
         return item.data
+
+    async def _release(self, tunnel_id: int, octets: int) -> None:
+        async with self._lock:
+            await self._carry(self.core.release(tunnel_id, octets))
 
     def _queue(self, event: TunnelEvent) -> None:
         if isinstance(event, TunnelData | TunnelClosed):
