@@ -194,7 +194,9 @@ async def test_a_read_cancelled_while_it_waits_to_release_still_releases():
     """A read that has taken its data waits for the shell's lock to release it (a send may
     hold it for seconds, awaiting APS acknowledgements); cancelled there, the data's count
     was never released: with ``max_held_frames`` of them, the server's data was refused
-    DATA_OVERFLOW for good. The release goes on whatever becomes of the read."""
+    DATA_OVERFLOW for good. The release goes on whatever becomes of the read, and the read
+    does not wait for it: once it has taken its data it returns it (cancelled while it waited
+    for the release, the data was lost for the application)."""
     server, client, at_server, tunnel = await client_holding_three(88)
     await asyncio.sleep(5)
     async with client._lock:  # as a send under way holds it
@@ -202,6 +204,7 @@ async def test_a_read_cancelled_while_it_waits_to_release_still_releases():
         await asyncio.sleep(1)  # it has its data, and waits for the lock
         reading.cancel()
         await asyncio.gather(reading, return_exceptions=True)
+        assert reading.result() == b"x"  # its data, not lost
     [at_server_id] = server.core.tunnels
     await server.send(at_server_id, b"y")
     await asyncio.sleep(5)

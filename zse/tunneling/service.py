@@ -485,13 +485,13 @@ class TunnelingClient(_Shell):
                 raise TunnelLost(item, _LOST[item.reason])
             raise TunnelError(f"tunnel {tunnel_id} closed ({item.reason})")
         if self._inbox.get(tunnel_id) is queue:  # a superseded tunnel's window is gone
-            # the item is taken: released even if this read is cancelled waiting for the lock
-            # (a count never released would hold the server's data off for good)
+            # released in a task of the shell's, not awaited: the item is taken, and a read
+            # cancelled from here on would lose its data for the application (a count never
+            # released would hold the server's data off for good)
             release = asyncio.get_running_loop().create_task(
                 self._release(tunnel_id, len(item.data))
             )
             keep_task(self._tasks, release, LOGGER, "tunnel release failed")
-            await asyncio.shield(release)
         return item.data
 
     async def _release(self, tunnel_id: int, octets: int) -> None:
