@@ -41,11 +41,8 @@ def _leaving(stream: EventStream[str], untold: Untold[str], heard: list[str]) ->
     remove = stream.on_event(listener)
 
 
-@pytest.mark.parametrize("how", ["held at the start", "live"])
-async def test_a_pause_while_a_batch_is_told_holds_the_rest(how: str) -> None:
-    stream, untold, marked = _untold()
-    first: list[str] = []
-    _leaving(stream, untold, first)
+async def _tell_a_batch(untold: Untold[str], how: str) -> None:
+    """Tell a, b, c (seqs 1-3): held before the start then told, or told live."""
     batch = [(1, "a"), (2, "b"), (3, "c")]
     if how == "live":
         untold.hold([])
@@ -54,6 +51,14 @@ async def test_a_pause_while_a_batch_is_told_holds_the_rest(how: str) -> None:
     else:
         untold.hold(batch)
         await untold.tell_untold()
+
+
+@pytest.mark.parametrize("how", ["held at the start", "live"])
+async def test_a_pause_while_a_batch_is_told_holds_the_rest(how: str) -> None:
+    stream, untold, marked = _untold()
+    first: list[str] = []
+    _leaving(stream, untold, first)
+    await _tell_a_batch(untold, how)
     assert (first, marked) == (["a"], [1])
     await untold.tell([(4, "d")])  # paused: held after the rest
     second: list[str] = []
@@ -106,14 +111,7 @@ async def test_a_listener_that_raises_does_not_stop_the_telling(
             raise RuntimeError("the application's bug")
 
     stream.on_event(faulty)
-    batch = [(1, "a"), (2, "b"), (3, "c")]
-    if how == "live":
-        untold.hold([])
-        await untold.tell_untold()
-        await untold.tell(batch)
-    else:
-        untold.hold(batch)
-        await untold.tell_untold()
+    await _tell_a_batch(untold, how)
     await untold.tell([(4, "d")])
     assert (heard, marked) == (["a", "b", "c", "d"], [1, 3, 4])
     assert "a listener failed with a str event" in caplog.text
