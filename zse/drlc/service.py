@@ -58,7 +58,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import refusal
 from zse.zcl.delivery import Destination, device_name, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, Untold
+from zse.zcl.events import STOP_WAIT, EventStream, Untold
 from zse.zcl.frame import Step as ProtocolStep
 from zse.zcl.frame import ZclMessage
 from zse.zcl.timer import Timer
@@ -631,21 +631,24 @@ class DrlcServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    async def stop(self) -> None:
+    async def stop(self, *, bound: float = STOP_WAIT) -> None:
         """Stop serving the cluster; commit the changes a write that failed or was cancelled
         before its transaction left, the journal entries of their reports with them
         (:func:`~zse.store.write_at_stop`: one commit, a failure logged; the reports are told
         after the next start, once), and wait for the reports a write stored after its
         handler was cancelled and that are being told (:meth:`Untold.stop
         <zse.zcl.events.Untold.stop>`: each marked, not told again after the restart).
-        Again: nothing more."""
+        Again: nothing more.
+        ``bound``: how long the wait for the events being told lasts at most (the ESI
+        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
+        """
         if self._remove is not None:
             self._remove()
             self._remove = None
         self._untold.close()
         async with self._lock:
             await write_at_stop(self._save, "the DRLC server")
-        await self._untold.stop()
+        await self._untold.stop(bound)
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> bool:
         """Load the core, bad records handed to ``on_bad``; True if it came from the

@@ -41,7 +41,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
-from zse.zcl.events import EventStream, Untold
+from zse.zcl.events import STOP_WAIT, EventStream, Untold
 from zse.zcl.frame import Step, ZclMessage
 
 __all__ = ["EVENTS", "EventsClient", "EventsServer"]
@@ -147,19 +147,22 @@ class EventsServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    async def stop(self) -> None:
+    async def stop(self, *, bound: float = STOP_WAIT) -> None:
         """Stop serving; commit the logs a write that failed or was cancelled before its
         transaction left (:func:`~zse.store.write_at_stop`: one commit, a failure logged),
         and wait for the clears a write stored after its caller was cancelled and that are
         being told (:meth:`Untold.stop <zse.zcl.events.Untold.stop>`: each marked, not told
-        again after the restart). Again: nothing more."""
+        again after the restart). Again: nothing more.
+        ``bound``: how long the wait for the events being told lasts at most (the ESI
+        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
+        """
         if self._remove is not None:
             self._remove()
             self._remove = None
         self._untold.close()
         async with self._lock:
             await write_at_stop(self._save, "the event logs")
-        await self._untold.stop()
+        await self._untold.stop(bound)
 
     async def record(
         self, event_id: int, data: bytes = b"", *, push_to: Iterable[Destination] = ()

@@ -50,7 +50,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination, delivery, device_names
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, Untold
+from zse.zcl.events import STOP_WAIT, EventStream, Untold
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.timer import Timer
 from zse.zcl.undo import PutBack
@@ -189,18 +189,21 @@ class MessagingServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    async def stop(self) -> None:
+    async def stop(self, *, bound: float = STOP_WAIT) -> None:
         """Stop serving the cluster; commit the changes a write that failed or was cancelled
         before its transaction left (:func:`~zse.store.write_at_stop`: one commit, a failure
         logged), and wait for the confirmations a write stored after its handler was
         cancelled and that are being told (:meth:`Untold.stop <zse.zcl.events.Untold.stop>`:
-        each marked, not told again after the restart). Again: nothing more."""
+        each marked, not told again after the restart). Again: nothing more.
+        ``bound``: how long the wait for the events being told lasts at most (the ESI
+        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
+        """
         if self._remove is not None:
             self._remove()
             self._remove = None
         self._untold.close()
         await write_at_stop(self._save, "the Messaging server")
-        await self._untold.stop()
+        await self._untold.stop(bound)
 
     async def save(self) -> None:
         """Commit what changed in :attr:`messages` (for callers that change it directly,

@@ -57,7 +57,7 @@ from zse.se.ids import BASIC, METERING, METERING_DEVICE, SE_PROFILE_ID
 from zse.store import Batch, Store
 from zse.time.service import system_clock
 from zse.zcl.endpoint import ZclPort, carry_out
-from zse.zcl.events import EventStream, Untold
+from zse.zcl.events import STOP_WAIT, EventStream, Untold
 from zse.zcl.frame import Step, ZclMessage
 from zse.zcl.se_endpoint import SecurityPolicy, SeEndpoint
 
@@ -234,18 +234,21 @@ class MirrorServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    async def stop(self) -> None:
+    async def stop(self, *, bound: float = STOP_WAIT) -> None:
         """Stop serving; the endpoints give the radio's packet handling back, newest first.
         The requests being told are waited for (:meth:`Untold.stop
         <zse.zcl.events.Untold.stop>`: each marked, not told again after the restart).
-        Again: nothing more."""
+        Again: nothing more.
+        ``bound``: how long the wait for the events being told lasts at most (the ESI
+        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
+        """
         for remove in self._removers:
             remove()
         self._removers.clear()
         self._untold.close()
         for endpoint in reversed(list(self.endpoints.values())):
             endpoint.stop()
-        await self._untold.stop()
+        await self._untold.stop(bound)
 
     def _restore(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         def load(key: str, value: Any) -> None:

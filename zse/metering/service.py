@@ -93,7 +93,7 @@ from zse.time.service import system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, ZdoRequester, carry_out, match_servers, request
-from zse.zcl.events import EventStream, Untold
+from zse.zcl.events import STOP_WAIT, EventStream, Untold
 from zse.zcl.frame import Send, Step, ZclMessage
 from zse.zcl.reporting import NO_REPORTING, ReportingConfig
 from zse.zcl.timer import Afterwards, Timer
@@ -379,13 +379,16 @@ class MeteringServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    async def stop(self) -> None:
+    async def stop(self, *, bound: float = STOP_WAIT) -> None:
         """Stop serving, polling and reporting; the readings held are stored with the profile
         (otherwise they are stored when an interval closes: a restart would show the register
         as it was then, up to a profile interval old, until the source is read again), and the
         snapshots, samples and supply state a failed write left to store (a scheduled snapshot
         was lost at a clean stop). A store that fails here is logged: what was stored before
-        stays."""
+        stays.
+        ``bound``: how long the wait for the events being told lasts at most (the ESI
+        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
+        """
         for remove in self._removers:
             remove()
         self._removers = []
@@ -399,7 +402,7 @@ class MeteringServer:
                 self.snapshots.changed = False
         except StoreError as exc:
             LOGGER.warning("the meter's readings not stored at stop: %s", exc)
-        await self._untold.stop()  # the events a cancelled write stored: told and marked
+        await self._untold.stop(bound)  # the events a cancelled write stored: told and marked
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
         """The profile snapshot and the reporting records, checked; a bad one is handed to

@@ -77,7 +77,7 @@ from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.endpoint import ZclPort, carry_out, request
-from zse.zcl.events import EventStream, Untold
+from zse.zcl.events import STOP_WAIT, EventStream, Untold
 from zse.zcl.frame import Step, ZclMessage
 from zse.zcl.timer import Timer
 
@@ -221,17 +221,20 @@ class PrepaymentServer:
         if self.store is not None:
             await self.store.mark_reported(*seqs)
 
-    async def stop(self) -> None:
+    async def stop(self, *, bound: float = STOP_WAIT) -> None:
         """Stop serving and the timer (the stored account stays); the events a write
         cancelled before stored are told and marked, those of a write this stop cancels (its
         timer's) left to the next start (told now, to no one once the ESI has let its
-        listeners go, they would be marked)."""
+        listeners go, they would be marked).
+        ``bound``: how long the wait for the events being told lasts at most (the ESI
+        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
+        """
         if self._remove is not None:
             self._remove()
             self._remove = None
         self._untold.close()
         await self._timer.stop()
-        await self._untold.stop()
+        await self._untold.stop(bound)
 
     async def _due(self, _now: int) -> None:
         """The account's deadline: :meth:`tick` (stored; undone if the store fails, then

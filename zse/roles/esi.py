@@ -148,7 +148,7 @@ from zse.time.service import TIME, ZIGBEE_EPOCH, TimeServer, system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination, device_name
 from zse.zcl.endpoint import ZclPort
-from zse.zcl.events import EventStream, finish_telling
+from zse.zcl.events import STOP_WAIT, EventStream, finish_telling
 from zse.zcl.se_endpoint import ESI_DEVICE_ID, SE_ENDPOINT_ID, SecurityPolicy, SeEndpoint
 from zse.zcl.timer import Timer
 
@@ -1079,7 +1079,21 @@ class EnergyServiceInterface:
 
     async def stop(self) -> None:
         """Stop serving and following events (the registry and the store stay open). Sends,
-        :meth:`provision` and :meth:`deprovision` then raise :class:`EsiStopped`."""
+        :meth:`provision` and :meth:`deprovision` then raise :class:`EsiStopped`.
+
+        The waits for the events being told (the ESI's own telling, then each service's, in
+        turn) share one :data:`~zse.zcl.events.STOP_WAIT` from the stop's beginning, each
+        given what is left (:func:`~zse.zcl.events.finish_telling`): the tellings all run
+        meanwhile, so one wait after another ends as one wait for all would, and a listener
+        that never finishes holds the stop up once, not once per service (~7 x 60 s, past
+        systemd's TimeoutStopSec of 90 s); what is left then is cancelled, logged, and told
+        after the next start. The stores' writes at the stop are bounded by the store."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_WAIT
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         self._stopped = True
         self._hold_untold()  # what the stop carries out is told after the next start
         await self._timer.stop()
@@ -1095,22 +1109,22 @@ class EnergyServiceInterface:
         await asyncio.gather(*self._serving, return_exceptions=True)
         self._serving.clear()
         # held since the stop began: a telling under way ends with what it emitted, marked
-        await finish_telling(self._telling)
+        await finish_telling(self._telling, left())
         for task in [*self._tasks, *self._permits]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._permits, return_exceptions=True)
         self.key_establishment.stop()
         await self.price.stop()
-        await self.messaging.stop()
-        await self.drlc.stop()
+        await self.messaging.stop(bound=left())
+        await self.drlc.stop(bound=left())
         await self.device_management.stop()
-        await self.event_logs.stop()
+        await self.event_logs.stop(bound=left())
         if self.mirrors is not None:
-            await self.mirrors.stop()
+            await self.mirrors.stop(bound=left())
         if self.meter is not None:
-            await self.meter.stop()
+            await self.meter.stop(bound=left())
         if self.prepayment is not None:
-            await self.prepayment.stop()
+            await self.prepayment.stop(bound=left())
         self.endpoint.stop()
 
     async def settle(self, timeout: float | None = SETTLE_TIMEOUT) -> None:

@@ -192,7 +192,9 @@ async def finish_telling(tasks: set[asyncio.Task[Any]], bound: float = STOP_WAIT
                 await asyncio.wait(running)
     except TimeoutError:
         LOGGER.warning(
-            "events still being told %g s into the stop: told after the next start", bound
+            "events still being told when the stop's wait (%g s) ran out: told after the next"
+            " start",
+            bound,
         )
         left = list(tasks)
         for task in left:
