@@ -21,7 +21,7 @@ from tests.interpan.test_interpan_secured import (
     transfer,
 )
 from zse.cbke import SUITE1
-from zse.cbke.machine import Initiator
+from zse.cbke.machine import Initiator, Responder
 from zse.cbke.service import KeyEstablishmentFailed, eui64_bytes
 from zse.interpan import InterPanFrame
 from zse.interpan.ke import InterPanKeyServer, establish_over_interpan
@@ -157,6 +157,18 @@ def to_hub(source: EUI64, command_id: int, payload: bytes, tsn: int) -> InterPan
     return dataclasses.replace(initiate(source), payload=zcl)
 
 
+async def initiated(radio: ReceiveQueue, server: InterPanKeyServer) -> tuple[Initiator, Responder]:
+    """The terminal's Initiate delivered to the hub by ``radio``, once ``server`` answered
+    it: the terminal's machine, and its session at the hub (waiting for its next message)."""
+    partner = eui64_bytes(TERMINAL)
+    initiator = Initiator([CA.issue(partner, SUITE1)], eui64_bytes(HUB))
+    [initiate] = initiator.start(asyncio.get_running_loop().time()).send
+    radio.deliver(to_hub(TERMINAL, initiate.command_id, initiate.encode(), 1))
+    while (session := server.core.session(partner)) is None or session.waiting_since is None:
+        await asyncio.sleep(0.01)  # the hub answered
+    return initiator, session
+
+
 def test_a_flood_does_not_hold_a_silent_sessions_slot_past_its_deadline(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -174,19 +186,14 @@ def test_a_flood_does_not_hold_a_silent_sessions_slot_past_its_deadline(
         )
         server = InterPanKeyServer(hub_svc, [CA.issue(eui64_bytes(HUB), SUITE1)], max_sessions=1)
         server.start()
-        partner = eui64_bytes(TERMINAL)
-        initiator = Initiator([CA.issue(partner, SUITE1)], eui64_bytes(HUB))
-        [initiate] = initiator.start(loop.time()).send
-        radio.deliver(to_hub(TERMINAL, initiate.command_id, initiate.encode(), 1))
-        while (session := server.core.session(partner)) is None or session.waiting_since is None:
-            await asyncio.sleep(0.01)  # the hub answered; the terminal says nothing more
+        _, session = await initiated(radio, server)  # the terminal says nothing more
         deadline = session.next_deadline()
         assert deadline is not None
         garbled = to_hub(FLOODER, 0x00, b"\x01", 7)  # an Initiate cut short: BAD_MESSAGE
         while loop.time() < deadline + 1:
             radio.deliver(garbled)
             await asyncio.sleep(FLOOD_GAP)
-        remaining = server.core.session(partner)
+        remaining = server.core.session(eui64_bytes(TERMINAL))
         left = None if remaining is None else remaining.next_deadline()
         await server.stop()
         await hub_svc.close()

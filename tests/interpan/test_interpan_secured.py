@@ -281,7 +281,7 @@ def test_a_terminal_starting_again_after_its_deadline_keeps_its_window_budget() 
                 )
                 command = _ke_command(frame, Direction.Client_to_Server)
                 assert command is not None
-                await server._on_command(frame, *command)
+                await server._on_command(frame, clock[0], *command)  # arrived now
 
             await initiate()
             deadline = server.core.next_deadline()

@@ -153,32 +153,42 @@ class InterPanKeyServer:
         await wait_cancelled(task)
 
     async def _serve(self, inbox: object) -> None:
-        """Take the frames and time the sessions out. The timeouts due are handled on every
-        turn, not only when no frame is waiting: under a flood frames are always waiting, and a
-        silent session would keep its slot (``max_sessions``) for as long as the flood."""
+        """Take the frames in the order they came and time the sessions out, each frame
+        judged by when it arrived (:class:`~zse.interpan.service.Arrival`): one that came
+        before its session's deadline but waited in the inbox while the hub computed for
+        other partners (a flood) is served, one that came at or after it finds the session
+        timed out (SE C.3.1: the partner's own deadline is what it was sent, not how busy the
+        hub is). The timeouts due are handled on every turn, not only when no frame is
+        waiting: before the first frame that came at or after them, so under a flood, where
+        frames are always waiting, a silent session does not keep its slot
+        (``max_sessions``) for as long as the flood."""
         from zse.interpan.service import Inbox  # noqa: PLC0415 - a name for the type only
 
         assert isinstance(inbox, Inbox)
         while True:
-            now = self.service.now()
             deadline = self.core.next_deadline()
-            if deadline is not None and deadline <= now:
-                for partner, step in self.core.handle_timeout(now):
-                    self._tell(EUI64(partner[::-1]), step)
-                deadline = self.core.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - now)
-            frame = await inbox.receive(timeout)
-            if frame is None:
+            timeout = None if deadline is None else max(0.0, deadline - self.service.now())
+            arrival = await inbox.arrival(timeout)  # one waiting: at once, even past a deadline
+            if arrival is None:
                 if inbox._closed:
                     return
-                continue  # a deadline came: handled at the top
-            command = _ke_command(frame, Direction.Client_to_Server)
+                self._time_out(self.service.now())  # a deadline came, no frame before it
+                continue
+            if deadline is not None and deadline <= arrival.at:
+                self._time_out(arrival.at)  # the deadlines that came before this frame
+            command = _ke_command(arrival.frame, Direction.Client_to_Server)
             if command is not None:
-                await self._on_command(frame, *command)
+                await self._on_command(arrival.frame, arrival.at, *command)
 
-    async def _on_command(self, frame: InterPanFrame, command_id: int, payload: bytes) -> None:
+    def _time_out(self, now: float) -> None:
+        for partner, step in self.core.handle_timeout(now):
+            self._tell(EUI64(partner[::-1]), step)
+
+    async def _on_command(
+        self, frame: InterPanFrame, arrived: float, command_id: int, payload: bytes
+    ) -> None:
         partner = eui64_bytes(frame.src_ieee)
-        step = self.core.receive_payload(partner, command_id, payload, self.service.now())
+        step = self.core.receive_payload(partner, command_id, payload, arrived)
         step = await _computed(
             step,
             lambda c, r: self.core.complete(partner, c, r, self.service.now()),
@@ -311,13 +321,14 @@ async def _next_step(
         deadline = initiator.next_deadline()
         if deadline is None:
             return initiator.abort(service.now())
-        frame = await inbox.receive(max(0.0, deadline - service.now()))
-        if frame is None:
+        arrival = await inbox.arrival(max(0.0, deadline - service.now()))
+        if arrival is None:
             step = initiator.handle_timeout(service.now())
             if step.events or step.send:
                 return step
             continue
+        frame = arrival.frame
         command = _ke_command(frame, Direction.Server_to_Client)
         if command is None or frame.src_ieee != hub or not frame.from_pan(hub_pan_id):
             continue
-        return initiator.receive_payload(*command, service.now())
+        return initiator.receive_payload(*command, arrival.at)  # judged by its arrival

@@ -51,6 +51,7 @@ from zse.interpan.window import CommandWhitelist, InterPanWindow
 from zse.zcl.endpoint import ZclMessage, ZclPort
 
 __all__ = [
+    "Arrival",
     "Inbox",
     "InterPanService",
     "LinkLost",
@@ -254,7 +255,7 @@ class InterPanService:
         Every inbox whose clusters match gets each admitted frame, so the SE commands and the
         HHT carrier can share one service. Frames admitted before it exists are not in it.
         """
-        inbox = Inbox(None if clusters is None else frozenset(clusters), maxsize)
+        inbox = Inbox(None if clusters is None else frozenset(clusters), maxsize, clock=self.now)
         if self._closed:
             inbox._close()
             return inbox
@@ -368,20 +369,39 @@ class InterPanService:
             inbox._close()
 
 
-class Inbox:
-    """Admitted frames for one reader: bounded, a full inbox drops the newest (counted)."""
+@dataclass(frozen=True)
+class Arrival:
+    """A frame and when it arrived: its inbox's clock (the service's, :meth:`InterPanService.now`)
+    when the service passed it on, so that a frame that waited in the inbox while its reader
+    was busy (a hub computing for other partners under a flood) is judged by when it came."""
 
-    def __init__(self, clusters: frozenset[int] | None, maxsize: int = 64) -> None:
+    frame: InterPanFrame
+    at: float
+
+
+class Inbox:
+    """Admitted frames for one reader, each with its arrival time (``clock``: the service's;
+    None: the event loop's): bounded, a full inbox drops the newest (counted)."""
+
+    def __init__(
+        self,
+        clusters: frozenset[int] | None,
+        maxsize: int = 64,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.clusters = clusters
         self.dropped = 0
-        self._queue: asyncio.Queue[InterPanFrame | None] = asyncio.Queue(maxsize)
+        self._clock = clock
+        self._queue: asyncio.Queue[Arrival | None] = asyncio.Queue(maxsize)
         self._closed = False
 
     def _offer(self, frame: InterPanFrame) -> None:
         if self._closed or (self.clusters is not None and frame.cluster_id not in self.clusters):
             return
+        at = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
         try:
-            self._queue.put_nowait(frame)
+            self._queue.put_nowait(Arrival(frame, at))
         except asyncio.QueueFull:
             self.dropped += 1
 
@@ -399,14 +419,20 @@ class Inbox:
 
     async def receive(self, timeout: float | None = None) -> InterPanFrame | None:
         """The next frame; ``None`` on timeout or once closed."""
+        arrival = await self.arrival(timeout)
+        return None if arrival is None else arrival.frame
+
+    async def arrival(self, timeout: float | None = None) -> Arrival | None:
+        """The next frame with its arrival time; ``None`` on timeout or once closed. One
+        already waiting is returned at once, even with ``timeout`` 0."""
         try:  # not wait_for: on Python 3.11 it can swallow a cancellation (gh-86296)
             async with asyncio.timeout(timeout):
-                frame = await self._queue.get()
+                arrival = await self._queue.get()
         except TimeoutError:
             return None
-        if frame is None:
+        if arrival is None:
             self._queue.put_nowait(None)  # every later reader sees the end too
-        return frame
+        return arrival
 
     async def __aiter__(self) -> AsyncIterator[InterPanFrame]:
         while (frame := await self.receive()) is not None:
