@@ -843,6 +843,9 @@ class EnergyServiceInterface:
         self._interpan: list[Any] = []
         self._serving: set[asyncio.Task[None]] = set()
         self._stopped = False
+        #: Held by :meth:`start` and :meth:`stop` throughout: a stop called while a start is
+        #: under way waits for it, so nothing it starts afterwards is left running.
+        self._lifecycle = asyncio.Lock()
         #: The deadlines of pending devices (leave again, timed out), on one timer.
         self._watch = PendingWatch(
             provision_timeout=provision_timeout, deprovision_timeout=deprovision_timeout
@@ -919,7 +922,15 @@ class EnergyServiceInterface:
         ended first, for every device being or de-provisioned: its load control events and
         messages, its public key record, and its link keys at the Trust Center (erased again:
         one radio call per device, a key already gone is no error, a failure is logged and
-        tried again at the next start, and the start goes on)."""
+        tried again at the next start, and the start goes on).
+
+        A :meth:`stop` called meanwhile waits for the start to end, then stops all it
+        started (it stopped what had started so far, and the start went on: the listener,
+        the timer and the services after that point were left running)."""
+        async with self._lifecycle:
+            await self._start()
+
+    async def _start(self) -> None:
         self._stopped = False
         await self.endpoint.start()
         self.key_establishment.start()
@@ -1087,7 +1098,14 @@ class EnergyServiceInterface:
         meanwhile, so one wait after another ends as one wait for all would, and a listener
         that never finishes holds the stop up once, not once per service (~7 x 60 s, past
         systemd's TimeoutStopSec of 90 s); what is left then is cancelled, logged, and told
-        after the next start. The stores' writes at the stop are bounded by the store."""
+        after the next start. The stores' writes at the stop are bounded by the store.
+
+        Called while :meth:`start` is under way, it waits for the start to end (its steps,
+        store reads and radio calls, are bounded by the store and the radio), then stops."""
+        async with self._lifecycle:
+            await self._stop()
+
+    async def _stop(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_WAIT
 
