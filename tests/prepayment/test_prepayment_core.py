@@ -109,6 +109,24 @@ def test_low_credit_emergency_credit_exhaustion_and_a_top_up_that_restores() -> 
     assert acct.credit_status == CS.Credit_OK | CS.Emergency_Credit_Enabled
 
 
+def test_credit_status_bits_at_their_boundaries() -> None:
+    """Low Credit at the low credit warning level, emergency credit offered (and selected)
+    at its threshold: both "at or under" (D.7.2.2.1.4, table D-131); emergency credit
+    selected with credit still left is Selected, not In Use."""
+    acct = account()
+    assert acct.consume(pence(700), PRICE, NOW) == [LowCredit(300, 300)]  # at the level
+    assert acct.credit_status == CS.Low_Credit | CS.Emergency_Credit_Enabled
+    assert acct.consume(pence(200), PRICE, NOW + 60) == [EmergencyCreditAvailable(100)]
+    assert acct.credit_status == (
+        CS.Low_Credit | CS.Emergency_Credit_Enabled | CS.Emergency_Credit_Available
+    )
+    ok, events = acct.select_emergency_credit(NOW + 120, IHD)  # at the threshold
+    assert (ok, events) == (True, [EmergencyCreditSelected(500, IHD)])
+    assert acct.credit_status == (
+        CS.Low_Credit | CS.Emergency_Credit_Enabled | CS.Emergency_Credit_Selected
+    )  # 100 of credit left: the emergency credit is not in use yet
+
+
 def test_a_code_applies_at_most_once_and_refusals_say_why() -> None:
     acct = account(max_credit_per_top_up=5000, max_credit_limit=10_000)
     acct.registered.register(CODE, 2000)

@@ -26,12 +26,15 @@ from zse.se.ids import (
     PrepaymentAttribute,
     PrepaymentClientCommand,
     PrepaymentServerCommand,
+    debt_attribute,
+    top_up_attribute,
 )
 from zse.zcl.codec import decode_command, encode_command
 from zse.zcl.frame import Step
 
 NOW = 800_000_000
 S, C = PrepaymentServerCommand, PrepaymentClientCommand
+A = PrepaymentAttribute
 
 
 def prepay(cluster_frame):
@@ -157,6 +160,49 @@ def test_select_and_top_up_answers() -> None:
     answer = _step(PrepaymentClientProtocol(), prepay(dataclasses.replace(
         frame(send.command_id, send.payload, from_server=True))), NOW).events  # fmt: skip
     assert answer == (TopUpAnswered(TopUpResult.Accepted, 120, 2, 170),)
+
+
+def test_the_top_up_set_holds_the_five_newest_top_ups_record_1_the_newest() -> None:
+    """D.7.2.2.2: Top-up records 1-5 are the five newest top-ups, #1 the newest; a sixth
+    older one is not served."""
+    core = server()
+    for i in range(6):
+        assert core.account.top_up(f"{i:017d}{101 + i}".encode(), 2, NOW + i).accepted
+    values = core.attribute_values(NOW + 10)
+    served = [
+        (values[top_up_attribute(A.TOP_UP_DATE_TIME_1, n)][1],
+         values[top_up_attribute(A.TOP_UP_AMOUNT_1, n)][1],
+         values[top_up_attribute(A.TOP_UP_CODE_1, n)][1])
+        for n in range(1, 6)
+    ]  # fmt: skip
+    assert served == [(NOW + i, 101 + i, f"{i:017d}{101 + i}".encode()) for i in (5, 4, 3, 2, 1)]
+    held = {attr for attr in values if A.TOP_UP_DATE_TIME_1 <= attr < A.TOP_UP_DATE_TIME_1 + 0x50}
+    assert len(held) == 5 * 4  # date/time, amount, originating device, code of each record
+
+
+def test_the_debt_set_serves_each_debt_held_under_its_own_number() -> None:
+    """D.7.2.2.3: debt 3's label, amount and recovery under the debt-3 ids; debts 1 and 2,
+    never set, not served."""
+    core = server()
+    debt = Debt(label=b"gas arrears", amount=300, method=1, start_time=NOW + 5,
+                collection_time=120, frequency=2, recovery_amount=40, percentage=0)  # fmt: skip
+    core.account.change_debt(2, debt, incremental=False, now=NOW)
+    values = core.attribute_values(NOW)
+    firsts = (A.DEBT_LABEL_1, A.DEBT_AMOUNT_1, A.DEBT_RECOVERY_METHOD_1,
+              A.DEBT_RECOVERY_START_TIME_1, A.DEBT_RECOVERY_COLLECTION_TIME_1,
+              A.DEBT_RECOVERY_FREQUENCY_1, A.DEBT_RECOVERY_AMOUNT_1,
+              A.DEBT_RECOVERY_TOP_UP_PERCENTAGE_1)  # fmt: skip
+    assert [values[debt_attribute(first, 3)][1] for first in firsts] == [
+        b"gas arrears",
+        300,
+        1,
+        NOW + 5,
+        120,
+        2,
+        40,
+        0,
+    ]
+    assert not {debt_attribute(first, n) for first in firsts for n in (1, 2)} & values.keys()
 
 
 def test_the_debt_repayment_log_is_published_newest_first_by_debt_type() -> None:
