@@ -19,7 +19,7 @@ from zse.prepayment.protocol import (
     TopUpAnswered,
 )
 from zse.prepayment.service import _step
-from zse.prepayment.wire import Prepayment, TopUpResult
+from zse.prepayment.wire import Prepayment, SnapshotCause, TopUpResult
 from zse.se.frames import max_zcl_payload
 from zse.se.ids import (
     PREPAYMENT,
@@ -203,6 +203,34 @@ def test_the_debt_set_serves_each_debt_held_under_its_own_number() -> None:
         0,
     ]
     assert not {debt_attribute(first, n) for first in firsts for n in (1, 2)} & values.keys()
+
+
+def test_get_prepay_snapshot_takes_the_offset_window_and_causes_asked() -> None:
+    """D.7.2.3.7 / D.7.2.4.1: the snapshot at the offset asked among those of the window and
+    causes asked, newest first, with how many were found; NOT_FOUND past them."""
+    core = server()  # a top-up snapshot at NOW + 1, a credit adjustment's at NOW + 2
+    core.account.top_up(b"00000000000000000100", 2, NOW + 1)
+    core.account.adjust_credit(-30, absolute=False, now=NOW + 2)
+    top_up, adjusted = SnapshotCause.Top_Up_Addition, SnapshotCause.Debt_Credit_Addition
+
+    def ask(earliest: int, offset: int, cause: int) -> tuple[int, int, int, int] | None:
+        fields = {"earliest_start_time": earliest, "latest_end_time": NOW + 9}
+        get = command("get_prepay_snapshot", **fields, snapshot_offset=offset, snapshot_cause=cause)
+        step = _step(core, prepay(frame(S.GET_PREPAY_SNAPSHOT, get)), NOW + 10)
+        if step.status == foundation.Status.NOT_FOUND:
+            return None
+        (send,) = step.sends
+        got, _ = decode_command(Prepayment, C.PUBLISH_PREPAY_SNAPSHOT, send.payload,
+                                from_server=True)  # fmt: skip
+        return got.snapshot_time, got.total_snapshots_found, got.snapshot_cause, got.snapshot_id
+
+    assert ask(0, 0, 0xFFFFFFFF) == (NOW + 2, 2, adjusted, 2)
+    assert ask(0, 1, 0xFFFFFFFF) == (NOW + 1, 2, top_up, 1)
+    assert ask(0, 0, top_up) == (NOW + 1, 1, top_up, 1)
+    assert ask(0, 0, adjusted) == (NOW + 2, 1, adjusted, 2)
+    assert ask(NOW + 2, 0, 0xFFFFFFFF) == (NOW + 2, 1, adjusted, 2)  # the window
+    assert ask(0, 2, 0xFFFFFFFF) is None
+    assert ask(0, 1, top_up) is None
 
 
 def test_the_debt_repayment_log_is_published_newest_first_by_debt_type() -> None:
