@@ -16,7 +16,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.calendar.test_calendar_wire import part_payload
-from tests.calendar.tou import HOURLY, LONDON_2026, OFF_PEAK, hostile_calendar, tou_calendar, utc
+from tests.calendar.tou import (
+    HOURLY,
+    LONDON_2026,
+    OFF_PEAK,
+    SUMMER_WEEKDAY,
+    hostile_calendar,
+    tou_calendar,
+    utc,
+)
 from zse.calendar import (
     CalendarCancellation,
     CalendarOutcome,
@@ -78,6 +86,24 @@ def test_special_days_replace_the_season_day() -> None:
     hourly = tou_calendar().at(utc(2026, 6, 1, 9, 30), LONDON_2026)  # 10:30 BST, Monday
     assert (hourly.value, hourly.changes_at, hourly.next_value) == (3, utc(2026, 6, 1, 10), 4)
     assert tou_calendar(special_days=()).at(utc(2026, 6, 1, 9, 30), LONDON_2026).value == 2
+
+
+def test_a_day_without_a_midnight_entry_runs_on_the_day_before_s_last_value() -> None:
+    """An entry is in force until the next one, across midnight: on a day whose first entry
+    is at 07:00, the small hours keep the day before's last value (docs/calendar.md)."""
+    late = DayProfile(1, ((7 * 60, 2), (23 * 60, 1)))
+    calendar = tou_calendar(days=(late, OFF_PEAK, SUMMER_WEEKDAY, HOURLY), special_days=())
+    reading = calendar.at(utc(2026, 1, 14, 3, 0), LONDON_2026)  # a Wednesday, GMT
+    assert (reading.value, reading.changes_at, reading.next_value) == (1, utc(2026, 1, 14, 7), 2)
+
+
+def test_a_special_day_by_weekday_is_that_weekday_only() -> None:
+    """A special day's Date with only its day of week (1 Monday - 7 Sunday, ZCL's Date) given
+    replaces that weekday's day profile and no other."""
+    sundays = tou_calendar(special_days=((ZclDate(weekday=7), 4),))
+    assert sundays.at(utc(2026, 1, 18, 10, 30), LONDON_2026).value == 3  # Sunday: HOURLY
+    assert sundays.at(utc(2026, 1, 17, 10, 30), LONDON_2026).value == 1  # Saturday: off-peak
+    assert sundays.at(utc(2026, 1, 19, 10, 30), LONDON_2026).value == 2  # Monday: day rate
 
 
 def test_the_time_reference_picks_the_clock() -> None:
@@ -272,6 +298,9 @@ def test_parts_the_client_cannot_place_are_refused() -> None:
     assert client.add_part(stray, NOW)[0] is CalendarOutcome.INCONSISTENT
     wrong_type = dataclasses.replace(day, calendar_type=1)
     assert client.add_part(wrong_type, NOW)[0] is CalendarOutcome.INCONSISTENT
+    (special,) = (decoded(p) for p in calendar.special_day_parts())
+    special_of_another_type = dataclasses.replace(special, calendar_type=1)
+    assert client.add_part(special_of_another_type, NOW)[0] is CalendarOutcome.INCONSISTENT
     first, second = (decoded(p) for p in calendar.day_parts(first=4, count=1))
     assert client.add_part(first, NOW)[0] is CalendarOutcome.KEPT
     assert client.add_part(first, NOW)[0] is CalendarOutcome.REPEAT
@@ -287,8 +316,15 @@ def test_an_older_issue_is_refused_and_a_newer_header_starts_afresh() -> None:
     client = _whole(calendar)
     older = dataclasses.replace(calendar.header(), issuer_event_id=299)
     assert client.add_header(older, NOW)[0] is CalendarOutcome.OLDER
+    older_day = dataclasses.replace(decoded(calendar.day_parts()[0]), issuer_event_id=299)
+    assert client.add_part(older_day, NOW)[0] is CalendarOutcome.OLDER  # not a repeat
     assert client.add_header(calendar.header(), NOW)[0] is CalendarOutcome.REPEAT
+    newest = tou_calendar(issuer_event_id=302, calendar_name=b"GB TOU 3")
+    assert client.add_header(newest.header(), NOW)[0] is CalendarOutcome.KEPT
     newer = tou_calendar(issuer_event_id=301, calendar_name=b"GB TOU 2")
+    # older than the one being put together, newer than the one held: refused all the same
+    assert client.add_header(newer.header(), NOW)[0] is CalendarOutcome.OLDER
+    client = _whole(calendar)
     assert client.add_header(newer.header(), NOW)[0] is CalendarOutcome.KEPT
     assert client.current(NOW) == calendar  # in force until the newer one is whole
     for part in newer.parts():
