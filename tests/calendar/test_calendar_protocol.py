@@ -182,6 +182,13 @@ def test_get_calendar_filters_and_not_found() -> None:
         issuer_calendar_id=0,
     )
     assert len(_step(server, special, lambda: NOW).sends) == 2  # each calendar's one command
+    friendly = tou_calendar(issuer_calendar_id=42, issuer_event_id=500, calendar_type=3)
+    server.publish(friendly, NOW)  # a Friendly Credit calendar: asked for by its type only
+    assert headers(**every, number_of_calendars=0, calendar_type=0, provider_id=5) == [40, 41]
+    assert headers(**every, number_of_calendars=0, calendar_type=3, provider_id=5) == [42]
+    assert headers(**every, number_of_calendars=0, calendar_type=1, provider_id=5) == (
+        Status.NOT_FOUND
+    )
 
 
 def test_cancel_calendar_on_both_sides() -> None:
