@@ -124,6 +124,10 @@ def test_the_client_tells_a_new_issue_once_and_its_taking_effect_once() -> None:
     assert client.handle_timeout(NOW + 60).events == (TenancyTakesEffect(change=TENANCY),)
     assert client.handle_timeout(NOW + 61).events == ()
     assert client.next_deadline() is None
+    older = dataclasses.replace(TENANCY, issuer_event_id=9, implementation_time=NOW + 600)
+    command_id, payload = payload_of(older)
+    assert _step(client, frame(command_id, payload, from_server=True), NOW + 62).events == ()
+    assert client.next_deadline() is None  # an older issue is not taken
 
 
 def test_set_and_get_event_configuration() -> None:
@@ -175,6 +179,18 @@ def test_apply_by_event_group_takes_the_group_ids_high_octet() -> None:
     changed = table.apply(ConfigurationControl.APPLY_BY_EVENT_GROUP, 0x0300, 0x13)
     assert changed == [0x0300, 0x03C1]
     assert table.records() == [(0x0003, 0x00), (0x0300, 0x13), (0x03C1, 0x13), (0x0604, 0x00)]
+
+
+def test_apply_by_log_type_and_by_configuration_match_take_only_their_matches() -> None:
+    """Apply by Log Type: the events whose configuration logs to that log (bits 0-2, whatever
+    their push bits); by Configuration Match: those whose configuration is that value."""
+    table = EventConfigurations({0x0001: 0x03, 0x0002: 0x1B, 0x0003: 0x02, 0x0004: 0x13})
+    assert table.apply(ConfigurationControl.APPLY_BY_LOG_TYPE, 3, 0x04) == [1, 2, 4]
+    assert table.records() == [(1, 0x04), (2, 0x04), (3, 0x02), (4, 0x04)]
+    matched = table.apply(ConfigurationControl.APPLY_BY_CONFIGURATION_MATCH, 0x04, 0x05)
+    assert matched == [1, 2, 4]
+    assert table.apply(ConfigurationControl.APPLY_BY_CONFIGURATION_MATCH, 0x03, 0x00) == []
+    assert table.records() == [(1, 0x05), (2, 0x05), (3, 0x02), (4, 0x05)]
 
 
 def test_a_damaged_record_is_handed_over_and_not_served() -> None:
