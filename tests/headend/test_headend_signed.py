@@ -126,24 +126,56 @@ async def test_a_signed_body_over_the_limit_is_the_api_s_json_413(service: Servi
     assert "big" not in service.headend.records.groups
 
 
-async def test_a_stale_signature_is_refused(service: Service) -> None:
-    url = f"https://127.0.0.1:{service.signed_port}/api/v1/meters"
-    headers: dict[str, str] = {}
+def _signed_by_hand(
+    service: Service,
+    method: str,
+    path: str,
+    covered: tuple[str, ...],
+    *,
+    created: datetime.datetime | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Headers signed by the library itself, covering only ``covered`` (``created``: now)."""
+    url = f"https://127.0.0.1:{service.signed_port}{path}"
+    fields = dict(headers or {})
 
     class Key(hms.HTTPSignatureKeyResolver):
         def resolve_private_key(self, key_id: str) -> ec.EllipticCurvePrivateKey:
             return _key(service, "retailer-a")
 
-    message = type("M", (), {"method": "GET", "url": url, "headers": headers})()
+    message = type("M", (), {"method": method, "url": url, "headers": fields})()
     signer = hms.HTTPMessageSigner(
         signature_algorithm=hms.algorithms.ECDSA_P256_SHA256, key_resolver=Key()
     )
     signer.sign(
         message,
         key_id="retailer-a",
-        nonce="stale",
-        created=datetime.datetime.now() - datetime.timedelta(hours=1),
-        covered_component_ids=("@method", "@target-uri"),
+        nonce=uuid.uuid4().hex,
+        created=created or datetime.datetime.now(),
+        covered_component_ids=covered,
     )
+    return fields
+
+
+async def test_a_stale_signature_is_refused(service: Service) -> None:
+    created = datetime.datetime.now() - datetime.timedelta(hours=1)
+    headers = _signed_by_hand(service, "GET", "/api/v1/meters", ("@method", "@target-uri"),
+                              created=created)  # fmt: skip
     reply = await _send(service, "GET", "/api/v1/meters", headers)
     assert reply.status == 401
+
+
+async def test_a_signature_that_does_not_cover_the_target_or_the_body_is_refused(
+    service: Service,
+) -> None:
+    """ADR 0014: ``@method`` and ``@target-uri`` must be covered, and ``content-digest`` with a
+    body; a good signature over less is refused (another target, any body could go with it)."""
+    get = _signed_by_hand(service, "GET", "/api/v1/meters", ("@method",))
+    assert (await _send(service, "GET", "/api/v1/meters", get)).status == 401
+    body = json.dumps({"name": "uncovered", "meters": ["meter-1"]}).encode()
+    post = _signed_by_hand(service, "POST", "/api/v1/groups", ("@method", "@target-uri"),
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+    reply = await _send(service, "POST", "/api/v1/groups", post, body)
+    assert reply.status == 401
+    assert reply.body["error"]["field"] == "signature"
+    assert "uncovered" not in service.headend.records.groups
