@@ -90,6 +90,12 @@ async def test_aps_retransmission_is_still_rejected() -> None:
     await asyncio.sleep(0.1)
     assert len(box) == 5  # 250, 3, 1, 2, 200
     assert device.stats.aps_duplicates == 4
+    # the window is 32 counters: 228, 31 behind 3, is remembered; 227, 32 behind, is not
+    for counter in (228, 228, 227, 227):
+        await send(counter)
+    await asyncio.sleep(0.1)
+    assert len(box) == 8  # 228, 227 and 227 again
+    assert device.stats.aps_duplicates == 5
 
 
 async def test_frame_over_a_max_phy_packet_size_is_refused() -> None:

@@ -180,6 +180,40 @@ async def test_a_broadcast_reaches_every_node_once() -> None:
     assert all(d.stats.aps_duplicates == 0 for d in devices)
 
 
+async def test_the_broadcast_transaction_table_is_bounded_and_its_entries_last_9_s() -> None:
+    """ZB 3.6.5: a router notes each broadcast (source, NWK sequence number) for
+    nwkBroadcastDeliveryTime (9 s), 32 entries at most: a hostile insider's 40 broadcasts
+    back to back fill it (the 8 more dropped, counted), a copy within the 9 s is a repeat;
+    once the entries are over, the same broadcasts are new again."""
+    air, esi, (router, hostile) = await han(97, n=2)
+    air.out_of_range(esi.radio, hostile)  # a topology: the broadcast table on
+    assert hostile.nwk is not None
+
+    async def flood(count: int) -> None:
+        for seq in range(count):
+            hdr = f.NwkHeader(0xFFFF, hostile.nwk, 1, seq)  # radius 1: not rebroadcast
+            frame = hostile._nwk_frame(hdr, b"\x00" * 8)
+            assert frame is not None
+            hostile._mac_send(0xFFFF, frame)
+        await asyncio.sleep(0.1)
+
+    stats = router.route_stats
+    await flood(40)
+    routing = router._routing
+    assert routing is not None
+    assert len(routing.broadcasts) == _route.BROADCAST_TABLE_SIZE == 32
+    assert stats.broadcast_table_full == 8
+    repeats = stats.broadcast_repeats
+    await asyncio.sleep(8.5)  # within nwkBroadcastDeliveryTime of the first: copies
+    await flood(1)
+    assert stats.broadcast_repeats == repeats + 1
+    await asyncio.sleep(0.5)  # 9 s after: the entries are over, the same broadcast is new
+    await flood(1)
+    assert stats.broadcast_repeats == repeats + 1
+    assert stats.broadcast_table_full == 8
+    assert list(routing.broadcasts) == [(hostile.nwk, 0)]
+
+
 async def test_a_route_request_flood_keeps_the_tables_bounded() -> None:
     """A hostile insider (it holds the network key) floods a router with Route Requests
     from forged originators and with frames for unknown destinations: the route discovery
