@@ -33,6 +33,7 @@ SECRET = "5eCr3tKey0123456789"
         ('"\\ud800"', "unpaired surrogate"),
         ('["\\udc00\\ud800"]', "unpaired surrogate"),  # low then high: no pair
         ('{"\\uDBFF": 1}', "unpaired surrogate"),
+        (b'["\\uDC00"]', "unpaired surrogate"),  # a low one alone, from bytes
         ('"\ud800"', "unpaired surrogate"),  # given as a string, the surrogate itself
         ('{"group": "a", "group": "b"}', "the name 'group' twice in one object"),
         ('[{"a": {"x": 1, "y": 2, "x": 1}}]', "the name 'x' twice in one object"),
