@@ -133,6 +133,31 @@ async def test_clearing_the_tariff_plan_drops_the_previous_tenant_s_calendars(tm
     await close(han)
 
 
+async def test_each_control_bit_clears_what_it_names_on_the_display(tmp_path) -> None:
+    """D.10.2.4.1.1.5 bit by bit: Clear IHD Data (Consumer) the messages and the consumption
+    history, Clear Standing Charge the prices, Clear Tariff Plan and Clear IHD Data (Supplier)
+    the prices and calendars, Clear Historical Load Profile Information the consumption
+    history; a bit of the meter's clears nothing on the display."""
+    han = await joined_han(tmp_path, names=("ihd",))
+    ihd, bit = han.devices["ihd"], TenancyChangeControl
+    expected = {
+        bit.Clear_IHD_Data_Consumer: ("messages", "consumption history"),
+        bit.Clear_Standing_Charge: ("prices",),
+        bit.Clear_Tariff_Plan: ("prices", "calendars"),
+        bit.Clear_IHD_Data_Supplier: ("prices", "calendars"),
+        bit.Clear_Historical_Load_Profile_Information: ("consumption history",),
+        bit.Reset_Billing_Period: (),
+    }
+    for event_id, (control, cleared) in enumerate(expected.items(), start=90):
+        change = ChangeOfTenancy(provider_id=5, issuer_event_id=event_id, control=int(control))
+        applied = await ihd.change_of_tenancy(change)
+        assert (applied.cleared, applied.for_the_meter) == (
+            cleared,
+            () if cleared else ("Reset_Billing_Period",),
+        ), control
+    await close(han)
+
+
 async def test_a_display_away_at_the_change_is_told_when_it_comes_back(tmp_path) -> None:
     han = await joined_han(tmp_path, names=("ihd",))
     esi, ihd = han.esi, han.devices["ihd"]
