@@ -64,6 +64,17 @@ def test_the_configuration_decides_the_log_and_the_push() -> None:
     assert log.record(0x0700, NOW).event is None  # configured "do not log"
     assert log.record(0x0701, NOW).event is None  # not configured
     assert len(log) == 2
+    # bits 0-2 the log, bit 3 the WAN, bit 4 the HAN (D.10.2.4.5.1.3)
+    more = EventLog(EventConfigurations({1: 0x04, 2: 0x05, 3: 0x0B, 4: 0x10, 5: 0x01}))
+    recorded = [more.record(event_id, NOW) for event_id in (1, 2, 3, 4, 5)]
+    assert [r.log_id for r in recorded] == [
+        LogId.SECURITY,
+        LogId.NETWORK,
+        LogId.GENERAL,
+        None,
+        LogId.TAMPER,
+    ]
+    assert [r.push for r in recorded] == [False, False, False, True, False]  # 0x0B: WAN only
 
 
 def test_matching_is_newest_first_and_filtered() -> None:
