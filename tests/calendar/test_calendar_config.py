@@ -59,6 +59,14 @@ seasons = [{ start = "01-01", week = "all" }]
     assert entry.target.kind == "broadcast"
 
 
+def test_start_times_keep_their_minutes() -> None:
+    """A start "HH:MM" is minutes after midnight, the minutes counted (D.9.2.4.2 Start Time)."""
+    days = 'days.d = { "00:00" = 1, "06:30" = 2, "23:59" = 3 }'
+    (entry,) = parse_config(_with(days=days)).calendars
+    (day,) = entry.calendar.days
+    assert day.entries == ((0, 1), (6 * 60 + 30, 2), (23 * 60 + 59, 3))
+
+
 _GOOD = {
     "days": 'days.d = { "00:00" = 1 }',
     "weeks": 'weeks.w = ["d", "d", "d", "d", "d", "d", "d"]',
