@@ -243,6 +243,26 @@ def test_debt_recovered_by_time_and_by_percentage_within_the_cap() -> None:
     assert len(acct.debt_repayments(NOW + 10**6, 2, 0)) == 2
 
 
+@pytest.mark.parametrize(
+    ("frequency", "days"), [(0, 1 / 24), (1, 1), (2, 7), (3, 30), (4, 91)],
+    ids=["hour", "day", "week", "month", "quarter"],
+)  # fmt: skip
+def test_each_recovery_frequency_collects_once_a_period(frequency: int, days: float) -> None:
+    """Table D-136: per hour, day, week, month (30 days) and quarter (91 days, zse's
+    reading): a collection at the start, then one each period, none a second early."""
+    acct = account(initial_credit=5000, overall_debt_cap=3000)
+    debt = Debt(amount=1000, method=DebtRecoveryMethod.Time_Based, frequency=frequency,
+                recovery_amount=10)  # fmt: skip
+    acct.change_debt(0, debt, incremental=False, now=NOW)
+    period = round(days * 86400)
+    collected = [e for e in acct.tick(NOW + 2 * period - 1) if isinstance(e, DebtCollected)]
+    assert [c.time for c in collected] == [NOW, NOW + period]
+    assert [e.time for e in acct.tick(NOW + 2 * period) if isinstance(e, DebtCollected)] == [
+        NOW + 2 * period
+    ]
+    assert acct.debts[0].amount == 1000 - 30
+
+
 def test_snapshots_are_taken_at_top_ups_and_found_by_time_and_cause() -> None:
     acct = PrepayAccount(PrepayConfig(), validator=lambda code: 100)
     acct.top_up(b"1", IHD, NOW)
