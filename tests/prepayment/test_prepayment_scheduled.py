@@ -110,7 +110,7 @@ def test_pending_commands_are_bounded_and_the_newest_issue_wins() -> None:
     for issuer in range(MAX_PENDING + 1, MAX_PENDING + 4):  # full: refused, none dropped
         with pytest.raises(PendingFull):
             acct.schedule(payment_mode(issuer, later + 60 * issuer), EVENING)
-    assert len(acct.pending) == MAX_PENDING
+    assert len(acct.pending) == MAX_PENDING == 8  # 8 per kind (docs/prepayment.md)
     assert [p.issuer_event_id for p in acct.pending] == list(range(1, MAX_PENDING + 1))
     # the same issue again replaces it (a correction), nothing is added
     acct.schedule(payment_mode(6, later + 60 * 6, control=0x0007), EVENING)
@@ -214,6 +214,23 @@ def test_a_credit_adjustment_repeated_after_it_applied_is_not_applied_again() ->
     # another issue of the same value is another adjustment
     again.schedule(Scheduled("credit_adjustment", (0, 100), 0, 9, 1), midnight + HOUR)
     assert again.credit == 1450
+
+
+def test_the_32_newest_credit_adjustments_applied_are_remembered() -> None:
+    """The issues of the credit adjustments applied are kept, the 32 newest (zse's bound): a
+    repeat of the 32nd newest adds nothing, one of the 33rd (forgotten) is applied again."""
+    acct = account()
+
+    def adjust(issuer: int) -> None:
+        acct.schedule(Scheduled("credit_adjustment", (0, 1), 0, issuer, 1), EVENING)
+
+    for issuer in range(100, 133):  # 33 applied, at once
+        adjust(issuer)
+    assert acct.credit == 1000 + 33
+    adjust(101)  # the oldest of the 32 kept: a repeat
+    assert acct.credit == 1033
+    adjust(100)  # forgotten: another adjustment
+    assert acct.credit == 1034
 
 
 def test_an_older_setting_arriving_late_does_not_undo_a_newer_one_waiting() -> None:
