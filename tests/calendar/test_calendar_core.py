@@ -441,6 +441,20 @@ def _whole(*calendars: CalendarSchedule) -> Calendars:
     return client
 
 
+def test_sixteen_calendars_are_kept_per_type_the_latest_starts_dropped_first() -> None:
+    """D.9 timeline (Price's rule, docs/calendar.md): 16 calendars per calendar type; a 17th
+    drops the one starting last; another type keeps its own 16."""
+    store = Calendars()
+    for i in range(17):
+        start = NOW + 3600 * (i + 1)
+        ids = {"issuer_event_id": 300 + i, "start_time": start}
+        store.put(tou_calendar(issuer_calendar_id=100 + i, **ids), NOW)
+        store.put(tou_calendar(issuer_calendar_id=200 + i, calendar_type=1, **ids), NOW)
+    for kind, first in ((0, 100), (1, 200)):
+        held = [c.issuer_calendar_id for c in store.held(NOW) if c.calendar_type == kind]
+        assert held == list(range(first, first + 16))  # the 17th, starting last, dropped
+
+
 def test_a_calendar_starting_later_takes_over_at_its_start() -> None:
     first = tou_calendar()
     second = tou_calendar(

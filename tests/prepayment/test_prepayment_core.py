@@ -210,7 +210,7 @@ def test_the_top_up_log_is_bounded_newest_first() -> None:
     acct = PrepayAccount(PrepayConfig(), validator=lambda code: 10)
     for i in range(MAX_TOP_UP_LOG + 5):
         assert acct.top_up(f"{i:020d}".encode(), IHD, NOW + i).accepted
-    assert len(acct.top_ups) == MAX_TOP_UP_LOG
+    assert len(acct.top_ups) == MAX_TOP_UP_LOG == 30  # docs/conformance.md says 30
     assert acct.top_ups[0].time == NOW + MAX_TOP_UP_LOG + 4
     assert [u.time for u in acct.top_up_log(NOW + 10, 3)] == [NOW + 10, NOW + 9, NOW + 8]
     assert f"{7:020d}" not in repr(acct.top_ups)
@@ -261,6 +261,18 @@ def test_each_recovery_frequency_collects_once_a_period(frequency: int, days: fl
         NOW + 2 * period
     ]
     assert acct.debts[0].amount == 1000 - 30
+
+
+def test_the_debt_log_keeps_the_30_newest_collections() -> None:
+    """Get Debt Repayment Log (D.7.2.3.10): the debt log is bounded, the 30 newest kept."""
+    acct = account(initial_credit=5000, overall_debt_cap=3000)
+    hourly = Debt(amount=1000, method=DebtRecoveryMethod.Time_Based, frequency=0,
+                  recovery_amount=1)  # fmt: skip
+    acct.change_debt(0, hourly, incremental=False, now=NOW)
+    acct.tick(NOW + 34 * 3600)  # 35 collections
+    assert [c.time for c in acct.debt_repayments(NOW + 99 * 3600, 0, 0xFF)] == [
+        NOW + hour * 3600 for hour in range(34, 4, -1)
+    ]
 
 
 def test_snapshots_are_taken_at_top_ups_and_found_by_time_and_cause() -> None:

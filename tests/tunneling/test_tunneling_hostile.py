@@ -200,6 +200,7 @@ def test_a_peer_that_loses_tunnel_after_tunnel_cannot_grow_the_lost_table_withou
             remembered.append(tid)
     assert len(remembered) < len(lost)
     assert remembered == lost[-protocol.MAX_LOST_TUNNELS :]  # the newest
+    assert protocol.MAX_LOST_TUNNELS == 256  # the bound docs/tunneling.md gives
     with pytest.raises(TunnelLost):
         core.send(lost[-1], b"x", now=2)
     with pytest.raises(TunnelError, match="no open tunnel"):
