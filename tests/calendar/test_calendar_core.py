@@ -349,7 +349,9 @@ def test_special_days_published_later_replace_those_of_a_held_calendar() -> None
 
 def test_what_waits_for_its_calendar_is_bounded() -> None:
     """A sender announcing 255 day profiles, never finishing: parts past the bound are
-    refused FULL and counted; the memory held stays under the bound."""
+    refused FULL and counted; the memory held stays under the bound (4096 items by default,
+    as docs/conformance.md says; 200 here)."""
+    assert Calendars().pending_limit == 4096
     client = Calendars(pending_limit=200)
     header = dataclasses.replace(tou_calendar().header(), number_of_day_profiles=255)
     client.add_header(header, NOW)
