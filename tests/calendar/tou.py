@@ -49,7 +49,7 @@ LONDON_2026 = ZoneYear(
 
 def hostile_calendar() -> CalendarSchedule:
     """The worst calendar a publisher can send (8-bit counts: Publish Day Profile's Total
-    Number of Schedule Entries, D.9.2.3.2, a uint8 in Silicon Labs' calendar plugins; 255
+    Number of Schedule Entries, D.9.2.4.2, a uint8 in Silicon Labs' calendar plugins; 255
     special days, as :class:`CalendarSchedule` takes): 255 schedule entries a day, 255
     seasons and 255 special days, all saying the same value, so the look ahead for a change
     runs its whole horizon."""

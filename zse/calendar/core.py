@@ -485,8 +485,8 @@ class CalendarSchedule:
         )
 
     def day_parts(self, first: int = 1, count: int = 0) -> list[CalendarPart]:
-        """Publish Day Profile commands of day ids ``first`` on (``count`` days; 0: all),
-        each within one frame (D.9.2.3.2)."""
+        """Publish Day Profile commands (D.9.2.4.2) of day ids ``first`` on (``count`` days;
+        0: all, as Get Day Profiles asks, D.9.2.3.2), each within one frame."""
         days = [day for day in self.days if day.day_id >= first]
         days.sort(key=lambda day: day.day_id)
         chosen = days if count == 0 else days[:count]
@@ -517,7 +517,8 @@ class CalendarSchedule:
         ]
 
     def season_parts(self) -> list[CalendarPart]:
-        """Publish Seasons commands, each within one frame (D.9.2.3.4)."""
+        """Publish Seasons commands (D.9.2.4.4, the answer to Get Seasons, D.9.2.3.4), each
+        within one frame."""
         items = tuple((date.octets(), week) for date, week in self.seasons)
         return _split(
             items,
@@ -528,8 +529,8 @@ class CalendarSchedule:
         )
 
     def special_day_parts(self) -> list[CalendarPart]:
-        """Publish Special Days commands, each within one frame (D.9.2.3.5); none without
-        special days."""
+        """Publish Special Days commands (D.9.2.4.5, the answer to Get Special Days,
+        D.9.2.3.5), each within one frame; none without special days."""
         if not self.special_days:
             return []
         items = tuple((date.octets(), day) for date, day in self.special_days)
