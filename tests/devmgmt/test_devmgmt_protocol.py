@@ -14,6 +14,7 @@ from zse.devmgmt.core import (
     MAX_EVENT_CONFIGURATIONS,
     ChangeOfSupplier,
     ChangeOfTenancy,
+    CustomerId,
     DeviceManagementError,
     EventConfigurations,
     Kept,
@@ -68,6 +69,17 @@ def test_the_get_commands_are_answered_or_not_found() -> None:
     (send,) = step.sends
     assert (send.command_id, send.payload) == payload_of(TENANCY)
     assert send.reply_to is not None
+    # each Get answered with its own publication (D.10.2.3.1-2, 4, 6)
+    supplier = ChangeOfSupplier(current_provider_id=5, issuer_event_id=6,
+                                proposed_provider_id=9, implementation_time=NOW + 60)  # fmt: skip
+    site = SiteId(issuer_event_id=3, provider_id=5, site_id="1200023305967")
+    cin = CustomerId(issuer_event_id=4, provider_id=5, cin="CIN-0042")
+    for item in (supplier, site, cin):
+        core.publish(item)
+    for name, item in (("get_change_of_tenancy", TENANCY), ("get_change_of_supplier", supplier),
+                       ("get_site_id", site), ("get_cin", cin)):  # fmt: skip
+        (send,) = _step(core, server_frame(name), NOW).sends
+        assert (send.command_id, send.payload) == payload_of(item), name
 
 
 def test_an_older_issue_is_refused_and_nothing_changes() -> None:
