@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+import zigpy.types as t
+
 from tests.sim.test_sim_faults_capture import han
 from zse.sim import Air, RawFrame, SimControllerApplication, SimDevice
 from zse.sim import _frames as f
@@ -119,3 +121,24 @@ async def test_the_same_short_address_on_another_pan_of_the_channel_is_not_accep
     assert got_esi == [to_esi]
     assert got_other == [to_other]
     assert got_b == []
+
+
+async def test_a_frame_for_another_pan_is_not_accepted_by_extended_address_or_broadcast() -> None:
+    """The PAN id filter (7.5.6.2, third level): a frame to device A's extended address is
+    taken by A on A's PAN only, not when it names another PAN; a broadcast to short address
+    0xFFFF on another PAN of the channel is taken by no node of this PAN."""
+    air, esi, (a, b) = await han(32)
+    pan = esi.state.network_info.pan_id
+    other = pan ^ 0x0100
+    got_esi, got_a, got_b = _heard(esi, a, b)
+
+    def frame(seq: int, dst_pan: int, dst: int | t.EUI64, ack: bool) -> bytes:
+        header = f.MacHeader(f.MAC_DATA, seq, dst_pan, dst, pan, 0x0000, ack)
+        return f.encode_mac(header, b"zse pan filter")
+
+    assert await _send(air, esi, frame(1, other, a.ieee, True)) == (False, 0)
+    assert await _send(air, esi, frame(2, other, 0xFFFF, False)) == (True, 0)  # sent, taken by none
+    assert got_esi == got_a == got_b == []
+    to_a = frame(3, pan, a.ieee, True)
+    assert await _send(air, esi, to_a) == (True, 1)  # on its own PAN: taken
+    assert got_a == [to_a]
