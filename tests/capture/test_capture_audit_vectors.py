@@ -319,6 +319,9 @@ _MAC_SECURED = struct.pack("<HB", 0x9869, 0x91) + PAN + struct.pack("<HH", 0x840
 _MAC_SECURED += bytes.fromhex("0d0600000001") + bytes(range(16))
 # a ZigBee-looking NWK data frame (protocol version 2) between EUI-64s: not ZigBee's
 _LONG_NWK = _LONG + struct.pack("<HHHBB", 0x0008, 0x0001, 0x182B, 30, 14) + b"\x00\x01"
+#: an inter-PAN stub (0x000b) from a short MAC source: Wireshark's heuristic wants an EUI-64
+_SHORT_INTER_PAN = struct.pack("<HB", 0x8841, 0x05) + PAN + struct.pack("<HH", 0xFFFF, 0x1234)
+_SHORT_INTER_PAN += b"\x0b\x00" + bytes.fromhex("030007090101010000")  # Get Current Price
 
 
 @pytest.mark.parametrize(
@@ -328,8 +331,9 @@ _LONG_NWK = _LONG + struct.pack("<HHHBB", 0x0008, 0x0001, 0x182B, 30, 14) + b"\x
         (_FRAGMENT, "6LoWPAN (dispatch 0xc2)", "6lowpan"),
         (_MAC_SECURED, "802.15.4 MAC security, not decrypted", None),
         (_LONG_NWK, "NWK frame not between short MAC addresses", None),
+        (_SHORT_INTER_PAN, "inter-PAN frame not from an EUI-64", None),
     ],
-    ids=["mle", "6lowpan-fragment", "mac-secured", "long-addresses"],
+    ids=["mle", "6lowpan-fragment", "mac-secured", "long-addresses", "short-inter-pan"],
 )
 def test_frames_that_are_not_zigbee_are_labelled_not_malformed(
     tmp_path: Path, frame: bytes, why: str, protocol: str | None
