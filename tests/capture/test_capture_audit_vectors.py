@@ -322,6 +322,9 @@ _LONG_NWK = _LONG + struct.pack("<HHHBB", 0x0008, 0x0001, 0x182B, 30, 14) + b"\x
 #: an inter-PAN stub (0x000b) from a short MAC source: Wireshark's heuristic wants an EUI-64
 _SHORT_INTER_PAN = struct.pack("<HB", 0x8841, 0x05) + PAN + struct.pack("<HH", 0xFFFF, 0x1234)
 _SHORT_INTER_PAN += b"\x0b\x00" + bytes.fromhex("030007090101010000")  # Get Current Price
+#: NWK frame type 2 (reserved), version 2, between short addresses
+_RESERVED_NWK = struct.pack("<HB", 0x8841, 0x06) + PAN + struct.pack("<HH", 0x0000, 0x1234)
+_RESERVED_NWK += struct.pack("<HHHBB", 0x000A, 0x0000, 0x1234, 30, 15) + b"\x00\x01"
 
 
 @pytest.mark.parametrize(
@@ -332,8 +335,16 @@ _SHORT_INTER_PAN += b"\x0b\x00" + bytes.fromhex("030007090101010000")  # Get Cur
         (_MAC_SECURED, "802.15.4 MAC security, not decrypted", None),
         (_LONG_NWK, "NWK frame not between short MAC addresses", None),
         (_SHORT_INTER_PAN, "inter-PAN frame not from an EUI-64", None),
+        (_RESERVED_NWK, "NWK frame type 2 (reserved)", None),
     ],
-    ids=["mle", "6lowpan-fragment", "mac-secured", "long-addresses", "short-inter-pan"],
+    ids=[
+        "mle",
+        "6lowpan-fragment",
+        "mac-secured",
+        "long-addresses",
+        "short-inter-pan",
+        "reserved-nwk-type",
+    ],
 )
 def test_frames_that_are_not_zigbee_are_labelled_not_malformed(
     tmp_path: Path, frame: bytes, why: str, protocol: str | None
