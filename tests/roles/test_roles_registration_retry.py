@@ -14,13 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
 from tests.roles.han_builder import EUIS, Han, build, close
 from zse.cbke import SUITE1
 from zse.cbke.ca import TestCA
 from zse.cbke.machine import Established, Terminated
-from zse.cbke.service import RETRY_DELAY, KeyEstablishmentFailed, eui64_bytes
+from zse.cbke.service import RETRY_DELAY, KeyEstablishmentFailed, establish_key, eui64_bytes
 from zse.roles.han import (
     ESI_DISCOVERY_RETRY_DELAY,
     HanDevice,
@@ -213,3 +214,27 @@ async def test_a_coordinator_that_never_answers_match_desc_is_asked_three_times(
         assert "attempt 3: no answer in time" in str(failed.value)
     finally:
         await close(han)
+
+
+async def test_an_injected_ephemeral_key_is_for_one_attempt_only() -> None:
+    """A key injected for the spec's vectors would be used again by a second attempt (an
+    ECMQV run makes its own ephemeral key pair, SEC 1 v2 6.2): refused before anything is
+    sent; one attempt with it is fine, as the vectors need."""
+    sent: list[Any] = []
+
+    class Nowhere:
+        def __getattr__(self, name: str) -> Any:
+            sent.append(name)
+            raise AssertionError(f"nothing is to be sent ({name})")
+
+    with pytest.raises(ValueError, match="ephemeral_private_key is for one exchange"):
+        await establish_key(
+            Nowhere(),  # type: ignore[arg-type]
+            partner_nwk=0,
+            partner_endpoint=9,
+            partner_eui64=t.EUI64.convert(EUIS["ihd"]),
+            credentials=[],
+            attempts=3,
+            ephemeral_private_key=bytes(21),
+        )
+    assert sent == []

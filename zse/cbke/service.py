@@ -369,6 +369,10 @@ async def establish_key(
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
+    if attempts > 1 and initiator_options.get("ephemeral_private_key") is not None:
+        # an ephemeral key is for one exchange: another attempt would use it again (zse's
+        # rule: an ECMQV run generates its own ephemeral key pair, SEC 1 v2 section 6.2)
+        raise ValueError("an injected ephemeral_private_key is for one exchange: attempts=1")
     failed: list[KeyEstablishmentFailed] = []
     for attempt in range(1, attempts + 1):
         try:
