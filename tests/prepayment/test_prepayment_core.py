@@ -109,6 +109,30 @@ def test_low_credit_emergency_credit_exhaustion_and_a_top_up_that_restores() -> 
     assert acct.credit_status == CS.Credit_OK | CS.Emergency_Credit_Enabled
 
 
+@pytest.mark.parametrize("stored", [False, True])
+@pytest.mark.parametrize("new_limit", [2000, 200])
+def test_emergency_credit_set_up_again_while_selected_pays_back_only_what_was_used(
+    new_limit: int, stored: bool
+) -> None:
+    """Emergency Credit Setup (D.7.2.3.3) while emergency credit is selected changes the
+    limit, not what was given: a top-up pays back the emergency credit used (300 of the 500
+    given), whatever the new limit, before and after a restart; it took a raised limit's
+    difference out of the top-up (money lost), gave a lowered one's as credit (money made)."""
+    acct = account(initial_credit=100)
+    assert acct.select_emergency_credit(NOW, IHD)[0]  # 500 given
+    acct.consume(pence(400), PRICE, NOW + 60)  # 100 of credit, then 300 of emergency credit
+    assert (acct.credit, acct.emergency_remaining) == (0, 200)
+    acct.setup_emergency_credit(new_limit, 100, NOW + 120)
+    if stored:
+        record = json.loads(json.dumps(acct.snapshot()))
+        acct = account()
+        acct.restore(record)
+    acct.registered.register(CODE, 1000)
+    outcome = acct.top_up(CODE, IHD, NOW + 180)
+    assert (outcome.value, outcome.credit_remaining) == (1000, 700)
+    assert (acct.selected, acct.emergency_remaining) == (False, 0)
+
+
 def test_credit_status_bits_at_their_boundaries() -> None:
     """Low Credit at the low credit warning level, emergency credit offered (and selected)
     at its threshold: both "at or under" (D.7.2.2.1.4, table D-131); emergency credit
@@ -151,6 +175,19 @@ def test_a_code_applies_at_most_once_and_refusals_say_why() -> None:
     assert over.result == TopUpResult.Rejected_Max_Credit_Reached
     assert acct.credit == 7000
     assert acct.total_added == 6000
+
+
+def test_a_top_up_past_what_credit_remaining_holds_is_refused_and_not_spent() -> None:
+    """With no maximum credit limit, a top-up taking credit past Credit Remaining's int32
+    (D.7.2.2.1.2) is Rejected - Max Credit Reached, its code not spent; it was accepted and
+    the credit read back clamped, less than the account held."""
+    acct = account(initial_credit=(1 << 31) - 100)
+    acct.registered.register(CODE, 200)
+    assert acct.top_up(CODE, IHD, NOW).result == TopUpResult.Rejected_Max_Credit_Reached
+    assert acct.credit == (1 << 31) - 100
+    acct.consume(pence(150), PRICE, NOW + 60)
+    assert acct.top_up(CODE, IHD, NOW + 120).accepted  # not spent: taken once there is room
+    assert acct.status().credit_remaining == acct.credit == (1 << 31) - 50
 
 
 def test_the_application_validator_decides() -> None:

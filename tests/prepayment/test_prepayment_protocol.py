@@ -104,6 +104,24 @@ def test_the_utilitys_commands_need_an_authorized_sender() -> None:
     assert step.status == foundation.Status.INVALID_FIELD
 
 
+def test_debts_added_past_what_accumulated_debt_holds_are_refused() -> None:
+    """Change Debt (D.7.2.3.2) adding to a debt, repeated: a total past Accumulated Debt's
+    int32 (D.7.2.2.1.6) is INVALID_FIELD, nothing changed; it was taken, and the debt owed
+    and Accumulated Debt read back as less than it was (clamped: money lost)."""
+    core = server()
+    core.authorize = lambda msg: True
+    add = command("change_debt", issuer_event_id=1, debt_label=b"", debt_amount=0x7FFFFFFF,
+                  debt_recovery_method=0, debt_amount_type=1, debt_recovery_start_time=0,
+                  debt_recovery_collection_time=0, debt_recovery_frequency=1,
+                  debt_recovery_amount=0, debt_recovery_balance_percentage=0)  # fmt: skip
+    assert _step(core, prepay(frame(S.CHANGE_DEBT, add)), NOW).status == foundation.Status.SUCCESS
+    again = _step(core, prepay(frame(S.CHANGE_DEBT, add)), NOW)
+    assert again.status == foundation.Status.INVALID_FIELD
+    assert core.account.accumulated_debt == 0x7FFFFFFF
+    values = core.attribute_values(NOW)
+    assert values[A.ACCUMULATED_DEBT][1] == values[debt_attribute(A.DEBT_AMOUNT_1, 1)][1]
+
+
 def test_the_utilitys_settings_outlive_a_restart() -> None:
     """Emergency Credit Setup, Set Maximum Credit Limit, Set Overall Debt Cap and Change
     Payment Mode change the account's settings: the stored account carries them, so a

@@ -12,7 +12,8 @@ cents), as the Prepayment attributes carry them (int32 / uint32 on the wire).
   interrupted: the relay is not modelled, only the state).
 - **Emergency credit** (D.7.2.2.1.8-9): offered once credit is at or under its threshold
   (``emergency_credit_threshold``) and selected by Select Available Emergency Credit; it
-  gives ``emergency_credit_limit`` to use. A top-up first pays back what was used of it.
+  gives ``emergency_credit_limit`` to use. A top-up first pays back what was used of it
+  (of what was given: an Emergency Credit Setup meanwhile changes the next selection's).
 - **Credit Status** (D.7.2.2.1.4, table D-131) from the state: Credit OK, Low Credit (at or
   under the low credit warning level), Emergency Credit Enabled / Available / Selected /
   In Use, Credit Exhausted. The supply is interrupted (:class:`SupplyInterrupted`) when credit
@@ -616,6 +617,7 @@ _SHAPE = Fields(
     },
     {
         "settings": MapOf(INT),
+        "emergency_granted": INT,
         "pending": ListOf(TupleOf(STR, INT, INT, INT, ListOf(INT))),
         "friendly": TupleOf(BOOL, Opt(INT)),
         "adjusted": ListOf(TupleOf(INT, INT)),
@@ -663,6 +665,10 @@ class PrepayAccount:
         self.emergency_credit_threshold = config.emergency_credit_threshold
         self.low_credit_warning_level = config.low_credit_warning_level
         self.emergency_remaining = 0
+        #: The emergency credit given when it was selected: what a top-up pays back is this
+        #: less :attr:`emergency_remaining` (an Emergency Credit Setup meanwhile changes
+        #: neither, so it neither takes a top-up nor gives credit).
+        self.emergency_granted = 0
         self.selected = False
         self.interrupted = False
         self._low = False
@@ -892,7 +898,7 @@ class PrepayAccount:
         if not self.emergency_available:
             return False, []
         self.selected = True
-        self.emergency_remaining = self.emergency_credit_limit
+        self.emergency_granted = self.emergency_remaining = self.emergency_credit_limit
         events: list[PrepayEvent] = [EmergencyCreditSelected(self.emergency_remaining, origin)]
         self._update_flags(now, events)
         self._snapshot(now, SnapshotCause.Debt_Credit_Addition)
@@ -945,7 +951,8 @@ class PrepayAccount:
         return self._checked(verdict)
 
     def _checked(self, verdict: object) -> int | TopUpResult:
-        """The validator's answer within the account's limits (D.7.2.2.1.11-12)."""
+        """The validator's answer within the account's limits (D.7.2.2.1.11-12) and what
+        Credit Remaining (int32, D.7.2.2.1.2) holds."""
         if isinstance(verdict, TopUpResult):
             return TopUpResult.Rejected_Error if verdict in _ACCEPTED else verdict
         if (
@@ -958,6 +965,8 @@ class PrepayAccount:
         if limit and verdict > limit:
             return TopUpResult.Rejected_Top_Up_Value_Too_Large
         if ceiling and self.credit + verdict > ceiling:
+            return TopUpResult.Rejected_Max_Credit_Reached
+        if self.credit + verdict > _INT32[1]:  # past what Credit Remaining (int32) holds
             return TopUpResult.Rejected_Max_Credit_Reached
         return verdict
 
@@ -979,12 +988,12 @@ class PrepayAccount:
             self.credit += paid
             rest -= paid
         if self.selected:
-            owed = self.emergency_credit_limit - self.emergency_remaining
+            owed = max(self.emergency_granted - self.emergency_remaining, 0)
             paid = min(rest, owed)
             rest -= paid
             if paid == owed:  # paid back: emergency credit is off until offered again
                 self.selected = False
-                self.emergency_remaining = 0
+                self.emergency_remaining = self.emergency_granted = 0
             else:
                 self.emergency_remaining += paid
         self.credit += rest
@@ -1036,7 +1045,8 @@ class PrepayAccount:
     def change_debt(self, index: int, debt: Debt, *, incremental: bool, now: int) -> None:
         """Change Debt (D.7.2.3.2): debt ``index`` (0-2) becomes ``debt`` (its amount added
         to what is owed when ``incremental``). A total over the overall debt cap, a
-        percentage over 100 or catch-up recovery raise :class:`PrepayError`."""
+        percentage over 100, a total past what Accumulated Debt (int32) holds or catch-up
+        recovery raise :class:`PrepayError`."""
         if not 0 <= index < len(self.debts):
             raise PrepayError(f"debt {index + 1} does not exist (1-3)")
         if debt.method not in (DebtRecoveryMethod.Time_Based, DebtRecoveryMethod.Percentage_Based):
@@ -1049,6 +1059,8 @@ class PrepayAccount:
         if amount < 0:
             raise PrepayError(f"debt {index + 1} would be negative ({amount})")
         others = self.accumulated_debt - self.debts[index].amount
+        if others + amount > _INT32[1]:  # Accumulated Debt: int32 (D.7.2.2.1.6, the wire)
+            raise PrepayError(f"debts of {others + amount} would pass {_INT32[1]}")
         cap = self.config.overall_debt_cap
         if cap and others + amount > cap:
             raise PrepayError(f"debts of {others + amount} would pass the cap of {cap}")
@@ -1184,6 +1196,7 @@ class PrepayAccount:
         return {
             "credit": self.credit,
             "emergency_remaining": self.emergency_remaining,
+            "emergency_granted": self.emergency_granted,
             "selected": self.selected,
             "interrupted": self.interrupted,
             "low": self._low,
@@ -1262,6 +1275,15 @@ class PrepayAccount:
                 raise Mismatch("a pending command does not read") from None
             if change.when in (NOW, CANCEL):
                 raise Mismatch("a pending command has no time")
+        # a record from before emergency_granted was kept: what was selected was the limit
+        granted = record.get(
+            "emergency_granted",
+            max(config.emergency_credit_limit, record["emergency_remaining"])
+            if record["selected"]
+            else 0,
+        )
+        if record["selected"] and not 0 <= record["emergency_remaining"] <= granted:
+            raise Mismatch("emergency credit remaining is not within what was granted")
         friendly_in_use, friendly_until = record.get("friendly", (False, None))
         adjusted = [(provider, issuer) for provider, issuer in record.get("adjusted", [])]
         if not all(0 <= n <= _UINT32[1] for issue in adjusted for n in issue):
@@ -1279,6 +1301,7 @@ class PrepayAccount:
             ) from None
         self.credit = record["credit"]
         self.emergency_remaining = record["emergency_remaining"]
+        self.emergency_granted = granted
         self.selected = record["selected"]
         self.interrupted = record["interrupted"]
         self._low = record["low"]
