@@ -218,19 +218,30 @@ def test_a_credit_adjustment_repeated_after_it_applied_is_not_applied_again() ->
 
 def test_the_32_newest_credit_adjustments_applied_are_remembered() -> None:
     """The issues of the credit adjustments applied are kept, the 32 newest (zse's bound): a
-    repeat of the 32nd newest adds nothing, one of the 33rd (forgotten) is applied again."""
+    repeat of the 32nd newest adds nothing; one of the 33rd (forgotten), or of any issuer
+    event id at or below it, cannot be told from a replay: refused, across a restart too
+    (it was applied again: a replayed frame made money). A newer issue applies."""
     acct = account()
 
-    def adjust(issuer: int) -> None:
-        acct.schedule(Scheduled("credit_adjustment", (0, 1), 0, issuer, 1), EVENING)
+    def adjust(issuer: int, provider: int = 1) -> None:
+        acct.schedule(Scheduled("credit_adjustment", (0, 1), 0, issuer, provider), EVENING)
 
     for issuer in range(100, 133):  # 33 applied, at once
         adjust(issuer)
     assert acct.credit == 1000 + 33
     adjust(101)  # the oldest of the 32 kept: a repeat
     assert acct.credit == 1033
-    adjust(100)  # forgotten: another adjustment
-    assert acct.credit == 1034
+    with pytest.raises(PrepayError):
+        adjust(100)  # forgotten: a replay, maybe
+    assert acct.credit == 1033
+    stored = json.loads(json.dumps(acct.snapshot()))
+    acct = account()
+    acct.restore(stored)
+    with pytest.raises(PrepayError):
+        adjust(99)
+    adjust(7, provider=2)  # another provider's issues are its own
+    adjust(133)
+    assert acct.credit == 1035
 
 
 def test_an_older_setting_arriving_late_does_not_undo_a_newer_one_waiting() -> None:

@@ -621,6 +621,7 @@ _SHAPE = Fields(
         "pending": ListOf(TupleOf(STR, INT, INT, INT, ListOf(INT))),
         "friendly": TupleOf(BOOL, Opt(INT)),
         "adjusted": ListOf(TupleOf(INT, INT)),
+        "adjusted_floor": ListOf(TupleOf(INT, INT)),
     },
 )
 
@@ -650,6 +651,9 @@ class PrepayAccount:
         #: The issues (provider id, issuer event id) of the credit adjustments applied, the
         #: :data:`MAX_ADJUSTED` newest: one of them again is a repeat.
         self.adjusted: list[tuple[int, int]] = []
+        #: Provider id -> the highest issuer event id of an applied credit adjustment that
+        #: left :attr:`adjusted`: one at or below it cannot be told from a repeat.
+        self.adjusted_floor: dict[int, int] = {}
         #: Credit ran out in a friendly credit period: the supply is on until
         #: :attr:`friendly_until`.
         self.friendly_in_use = False
@@ -1086,11 +1090,20 @@ class PrepayAccount:
         changed): each one waiting was accepted and is a step of the utility's schedule
         (a credit adjustment adds money), so none is dropped for it. A credit
         adjustment already applied (:attr:`adjusted`: the same provider and issuer event id)
-        is a repeat: nothing is done."""
+        is a repeat: nothing is done; one whose issuer event id is at or below one applied
+        and no longer remembered (:attr:`adjusted_floor`) may be a repeat (a replay of an
+        old frame): refused, as it cannot be told from one (issuer event ids grow with each
+        issue; zse's choice)."""
         self._check_scheduled(change)
         adjustment = change.kind == "credit_adjustment"
         if adjustment and change.when != CANCEL and _issue(change) in self.adjusted:
             return []
+        floor = self.adjusted_floor.get(change.provider_id, -1)
+        if adjustment and change.when != CANCEL and change.issuer_event_id <= floor:
+            raise PrepayError(
+                f"credit adjustment {change.issuer_event_id} of provider "
+                f"{change.provider_id} is not above {floor}, applied and forgotten"
+            )
         try:
             self.pending, now_applied = _schedule(
                 self.pending,
@@ -1140,10 +1153,16 @@ class PrepayAccount:
             events += self.adjust_credit(
                 values["value"], absolute=bool(values["absolute"]), now=now
             )
-            self.adjusted = [*self.adjusted, _issue(change)][-MAX_ADJUSTED:]
+            self._remember_adjusted([*self.adjusted, _issue(change)])
         else:
             self.change_settings(**values)
             self._update_flags(now, events)
+
+    def _remember_adjusted(self, adjusted: list[tuple[int, int]]) -> None:
+        """Keep the :data:`MAX_ADJUSTED` newest issues; those dropped raise the floor."""
+        for provider, issuer in adjusted[:-MAX_ADJUSTED]:
+            self.adjusted_floor[provider] = max(issuer, self.adjusted_floor.get(provider, 0))
+        self.adjusted = adjusted[-MAX_ADJUSTED:]
 
     # -- logs and snapshots ------------------------------------------------------------------
 
@@ -1246,6 +1265,7 @@ class PrepayAccount:
             ],
             "friendly": [self.friendly_in_use, self.friendly_until],
             "adjusted": [list(issue) for issue in self.adjusted],
+            "adjusted_floor": [list(item) for item in sorted(self.adjusted_floor.items())],
         }
 
     def restore(self, record: Any) -> None:  # noqa: PLR0915 - a statement per field read
@@ -1286,7 +1306,8 @@ class PrepayAccount:
             raise Mismatch("emergency credit remaining is not within what was granted")
         friendly_in_use, friendly_until = record.get("friendly", (False, None))
         adjusted = [(provider, issuer) for provider, issuer in record.get("adjusted", [])]
-        if not all(0 <= n <= _UINT32[1] for issue in adjusted for n in issue):
+        floors = [(provider, issuer) for provider, issuer in record.get("adjusted_floor", [])]
+        if not all(0 <= n <= _UINT32[1] for issue in adjusted + floors for n in issue):
             raise Mismatch("an adjustment applied is not a provider and issuer event id")
         try:
             top_ups = [TopUp(a, b, c, bytes.fromhex(d)) for a, b, c, d in record["top_ups"]]
@@ -1321,7 +1342,8 @@ class PrepayAccount:
         self.emergency_credit_threshold = config.emergency_credit_threshold
         self.pending = sorted(pending, key=lambda p: (p.when, p.issuer_event_id))
         self.friendly_in_use, self.friendly_until = friendly_in_use, friendly_until
-        self.adjusted = adjusted[-MAX_ADJUSTED:]
+        self.adjusted_floor = dict(floors)
+        self._remember_adjusted(adjusted)
 
     @staticmethod
     def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:
