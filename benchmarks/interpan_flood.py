@@ -100,7 +100,7 @@ async def scenario(flood: bool, sources: int, rate: float, pin: bool = True) -> 
         assert site.policy.enter_pin(PIN, started, terminal=site.terminal.ieee)
     await site.bootstrap(key_attempts=20).run()
     client = await site.client()
-    responses = await InstallerTerminal(client, service_request(office)).run()
+    responses = await InstallerTerminal(client, service_request(office, site.target)).run()
     completed = loop.time() - started
     assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
     sent = 0

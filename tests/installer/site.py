@@ -4,7 +4,7 @@ CA and one back office for the whole test run."""
 from __future__ import annotations
 
 from zse.cbke import SUITE1
-from zse.cbke.ca import TestCA
+from zse.cbke.ca import TestCA, eui64_bytes
 from zse.cbke.keys import generate_key_pair
 from zse.installer.core import BackOffice, SignedCommand
 from zse.installer.service import InstallerTerminal, TerminalBootstrap
@@ -16,10 +16,16 @@ from zse.tunneling.service import TunnelingClient
 
 CA = TestCA.generate()
 OFFICE = BackOffice(b"GBDCC001", generate_key_pair(SUITE1)[0])
+#: The hub the sans-IO tests' commands are signed for (a :class:`HubLedger`'s ``hub``), and
+#: another hub of the same back office.
+HUB = eui64_bytes("00:0d:6f:00:0f:00:00:01")
+OTHER_HUB = eui64_bytes("00:0d:6f:00:0f:00:00:02")
 Site = GbSite
 
 __all__ = [
+    "HUB",
     "OFFICE",
+    "OTHER_HUB",
     "InstallerTerminal",
     "Site",
     "bootstrap",
@@ -55,5 +61,7 @@ async def terminal_client(site: GbSite) -> TunnelingClient:
     return await site.client()
 
 
-def service_request(first_counter: int = 1) -> list[SignedCommand]:
-    return _service_request(OFFICE, first_counter)
+def service_request(first_counter: int = 1, *, target: bytes = HUB) -> list[SignedCommand]:
+    """:func:`zse.sim._installer.service_request` of :data:`OFFICE` for ``target`` (a site's
+    hub: ``site.target``)."""
+    return _service_request(OFFICE, target, first_counter)

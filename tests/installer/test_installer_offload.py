@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.installer.site import HUB
 from zse.cbke import SUITE1
 from zse.cbke.keys import generate_key_pair
 from zse.installer.core import (
@@ -71,7 +72,9 @@ class LastFirst(Executor):
 @functools.cache
 def signed(forged: bool, counter: int, body: bytes) -> bytes:
     return (
-        (FORGER if forged else OFFICE).sign(CommandCode.READ_STATUS, body, counter=counter).encode()
+        (FORGER if forged else OFFICE)
+        .sign(CommandCode.READ_STATUS, body, target=HUB, counter=counter)
+        .encode()
     )
 
 
@@ -83,6 +86,7 @@ async def test_signatures_are_checked_in_the_executor() -> None:
             originators_of([OFFICE]),
             {CommandCode.READ_STATUS: lambda body: b"status " + body},
             executor=executor,
+            hub=HUB,
         )
         good = await hub.execute(signed(False, 1, b"a"))
         forged = await hub.execute(signed(True, 2, b"b"))
@@ -105,7 +109,7 @@ COMMAND = st.one_of(
 
 def sequentially(commands: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """The sans-IO ledger's answers, one command after another, and the bodies run."""
-    ledger = HubLedger(originators_of([OFFICE]))
+    ledger = HubLedger(originators_of([OFFICE]), hub=HUB)
     answers, ran = [], []
     for data in commands:
         command, decision = ledger.decide(data)
@@ -139,6 +143,7 @@ def test_commands_sent_at_once_are_answered_as_one_after_another(commands: list[
             originators_of([OFFICE]),
             {CommandCode.READ_STATUS: handler},
             executor=executor,
+            hub=HUB,
         )
         answers = await asyncio.gather(*(hub.execute(data) for data in commands))
         assert set(hub.executed.values()) <= {1}

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.installer.site import (
+    HUB,
     OFFICE,
     bootstrap,
     build,
@@ -59,6 +60,7 @@ async def test_commands_pipelined_on_a_tunnel_run_in_the_order_sent():
         None,  # type: ignore[arg-type]  # its tunnel handler alone, fed as the server feeds it
         originators_of([OFFICE]),
         {CommandCode.READ_STATUS: read_status, CommandCode.SET_TIME: read_status},
+        hub=HUB,
     )
     first, second, third = service_request(100)
     key = protocol_key(INSTALLER_PROTOCOL, ZSE_MANUFACTURER_CODE)
@@ -91,7 +93,7 @@ async def test_a_command_cut_off_mid_transfer_is_forgotten_when_the_tunnel_is_re
     site = await build(82)
     await bootstrap(site)
     client = await terminal_client(site)
-    first = service_request(200)[0]
+    first = service_request(200, target=site.target)[0]
     whole = _framed(first.encode())
     tunnel = await client.open(INSTALLER_PROTOCOL, manufacturer_code=ZSE_MANUFACTURER_CODE)
     await client.send(tunnel, whole[:30])  # then the link broke
@@ -118,6 +120,7 @@ def _malleated(command: SignedCommand) -> SignedCommand:
     r, s = command.signature[:size], int.from_bytes(command.signature[size:])
     return SignedCommand(
         originator=command.originator,
+        target=command.target,
         counter=command.counter,
         code=command.code,
         body=command.body,
@@ -140,18 +143,20 @@ def test_a_resend_with_the_other_valid_signature_is_the_same_command():
     runs it. The terminal's own copy must then be answered DUPLICATE with the stored result,
     the very command having run, not STALE_COUNTER (a refusal the back office would read as
     "not run")."""
-    genuine = OFFICE.sign(CommandCode.READ_STATUS, counter=9)
+    genuine = OFFICE.sign(CommandCode.READ_STATUS, counter=9, target=HUB)
     other = _malleated(genuine)
-    ledger = HubLedger(originators_of([OFFICE]))
+    ledger = HubLedger(originators_of([OFFICE]), hub=HUB)
     assert ledger.verify(other.encode()).refused is None  # it verifies
     assert _run(ledger, other).status is Outcome.EXECUTED
     again = _run(ledger, genuine)
     assert (again.status, again.result) == (Outcome.DUPLICATE, b"result")
     # and the other way round, also across a restart (the records as persisted)
-    ledger = HubLedger(originators_of([OFFICE]))
+    ledger = HubLedger(originators_of([OFFICE]), hub=HUB)
     _run(ledger, genuine)
     restarted = HubLedger.from_records(
-        {k: v for k, v in ledger.changes().items() if v is not None}, originators_of([OFFICE])
+        {k: v for k, v in ledger.changes().items() if v is not None},
+        originators_of([OFFICE]),
+        hub=HUB,
     )
     assert _run(restarted, other).status is Outcome.DUPLICATE
 
@@ -162,7 +167,7 @@ def test_installer_decoders_raise_decode_errors_only(data):
     for decoder in (SignedCommand.decode, CommandResponse.decode, _decode_handover):
         with contextlib.suppress(DecodeError):
             decoder(data)
-    _, decision = HubLedger(originators_of([OFFICE])).decide(data)
+    _, decision = HubLedger(originators_of([OFFICE]), hub=HUB).decide(data)
     assert decision.response is not None  # refused and told, never run, never raised
 
 
@@ -179,10 +184,10 @@ def test_tunnel_framer_takes_any_stream(chunks):
 def test_a_record_of_an_older_zse_still_answers_its_command_duplicate():
     """Records persisted before the digest covered the signed octets only hold the digest of
     the whole command: the resend of that command is still DUPLICATE after the upgrade."""
-    command = OFFICE.sign(CommandCode.READ_STATUS, counter=12)
+    command = OFFICE.sign(CommandCode.READ_STATUS, counter=12, target=HUB)
     key = f"{OFFICE.originator.hex()}:{command.counter:020d}"
     old = {"digest": mmo_hash(command.encode()).hex(), "status": 0, "result": b"r".hex()}
-    ledger = HubLedger.from_records({key: old}, originators_of([OFFICE]))
+    ledger = HubLedger.from_records({key: old}, originators_of([OFFICE]), hub=HUB)
     again = _run(ledger, command)
     assert (again.status, again.result) == (Outcome.DUPLICATE, b"r")
 

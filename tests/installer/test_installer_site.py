@@ -42,13 +42,13 @@ async def test_bootstrap_and_signed_service_request(tmp_path):
         assert site.device_log == [site.terminal.ieee]
         assert site.terminal.joined
         client = await terminal_client(site)
-        terminal = InstallerTerminal(client, service_request())
+        terminal = InstallerTerminal(client, service_request(target=site.target))
         responses = await terminal.run()
         assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
         assert responses[0].result == b"hub ok"
         assert site.clock_set == [820_000_000]
         # the terminal (or anyone who recorded the air) replays a command: not run again
-        replay = InstallerTerminal(client, service_request()[1:2])
+        replay = InstallerTerminal(client, service_request(target=site.target)[1:2])
         assert [r.status for r in await replay.run()] == [Outcome.DUPLICATE]
         assert site.clock_set == [820_000_000]
         await terminal.close()
@@ -63,7 +63,7 @@ async def test_service_request_resumes_after_a_broken_link(broken_at):
     site = await build(81 + broken_at)
     await bootstrap(site)
     client = await terminal_client(site)
-    commands = service_request()
+    commands = service_request(target=site.target)
     terminal = InstallerTerminal(client, commands, timeout=5, attempts=10)
     sent = asyncio.Event()
     executed_before = site.hub.execute
@@ -94,17 +94,21 @@ async def test_counters_survive_a_restart(tmp_path):
         site = await build(85, store)
         await bootstrap(site)
         client = await terminal_client(site)
-        await InstallerTerminal(client, service_request()).run()
+        await InstallerTerminal(client, service_request(target=site.target)).run()
         # the hub restarts: a new InstallerHub on the same store
         from zse.installer.service import InstallerHub  # noqa: PLC0415
 
-        restarted = InstallerHub(site.tunnels, site.hub.originators, site.hub.handlers, store=store)
+        restarted = InstallerHub(
+            site.tunnels, site.hub.originators, site.hub.handlers, store=store, hub=site.hub.hub
+        )
         await restarted.start()
-        old = OFFICE.sign(CommandCode.SET_TIME, (1).to_bytes(4, "big"), counter=2)
+        old = OFFICE.sign(
+            CommandCode.SET_TIME, (1).to_bytes(4, "big"), counter=2, target=site.target
+        )
         assert (await restarted.execute(old.encode())).status is Outcome.STALE_COUNTER
-        again = service_request()[2]
+        again = service_request(target=site.target)[2]
         assert (await restarted.execute(again.encode())).status is Outcome.DUPLICATE
-        new = OFFICE.sign(CommandCode.READ_STATUS, counter=4)
+        new = OFFICE.sign(CommandCode.READ_STATUS, counter=4, target=site.target)
         assert (await restarted.execute(new.encode())).status is Outcome.EXECUTED
         assert site.clock_set == [820_000_000]
         await client.stop()
@@ -188,7 +192,7 @@ async def test_a_join_flood_does_not_starve_the_terminal():
     await asyncio.sleep(2)
     await bootstrap(site)
     client = await terminal_client(site)
-    responses = await InstallerTerminal(client, service_request()).run()
+    responses = await InstallerTerminal(client, service_request(target=site.target)).run()
     assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
     await flooding
     assert list(site.app.radio.children) == [site.terminal.ieee]  # no spoofed device admitted
@@ -234,7 +238,7 @@ async def test_a_key_establishment_flood_does_not_starve_a_terminal_without_pin(
     started = loop.time()
     await site.bootstrap(key_attempts=4).run()
     client = await terminal_client(site)
-    responses = await InstallerTerminal(client, service_request()).run()
+    responses = await InstallerTerminal(client, service_request(target=site.target)).run()
     assert [r.status for r in responses] == [Outcome.EXECUTED] * 3
     assert loop.time() - started < 20  # its second try, while the flood goes on
     assert not flooding.done()

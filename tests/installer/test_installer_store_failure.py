@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.installer.site import HUB
 from zse.cbke import SUITE1
 from zse.cbke.keys import generate_key_pair
 from zse.errors import StoreError
@@ -55,10 +56,10 @@ class Hub:
         FailingStore.fail_at = fail_at
         self.store = await FailingStore.open(self.path)
         handlers = {CommandCode.SET_TARIFF_LABEL: self.label}
-        self.hub = InstallerHub(None, originators_of([OFFICE]), handlers, store=self.store)  # type: ignore[arg-type]
+        self.hub = InstallerHub(None, originators_of([OFFICE]), handlers, store=self.store, hub=HUB)  # type: ignore[arg-type]
         # what start() does, without a tunnel server: load the ledger from the store
         self.hub.ledger = HubLedger.from_records(
-            await self.store.load(self.hub.namespace), self.hub.originators
+            await self.store.load(self.hub.namespace), self.hub.originators, hub=HUB
         )
         return self.hub
 
@@ -77,7 +78,7 @@ class Hub:
 
 
 def command(counter: int = 1) -> SignedCommand:
-    return OFFICE.sign(CommandCode.SET_TARIFF_LABEL, b"E7", counter=counter)
+    return OFFICE.sign(CommandCode.SET_TARIFF_LABEL, b"E7", counter=counter, target=HUB)
 
 
 async def test_a_begun_record_not_committed_lets_the_resend_run_it_once(tmp_path: Path) -> None:

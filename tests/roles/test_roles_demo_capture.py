@@ -91,6 +91,7 @@ def test_the_story_is_told(demo_run):
         "terminal    command 2 (set time): DUPLICATE (its answer was lost: not run twice)",
         "attacker    replays command 2: DUPLICATE, not run",
         "attacker    a signed command with old counter 1: STALE_COUNTER",
+        "attacker    a command signed for another hub, counter 4: WRONG_TARGET",
         "terminal    a command it signed itself: BAD_SIGNATURE",
     ):
         assert line in out, line
@@ -424,6 +425,6 @@ def test_same_seed_same_capture_other_seed_other_capture(demo_run, tmp_path):
         "statuses": ["EXECUTED", "DUPLICATE", "EXECUTED"],  # command 2's answer was lost
         "broken_at": [2],
         "executed": [1, 2, 3],  # each once
-        "refused": ["DUPLICATE", "STALE_COUNTER", "BAD_SIGNATURE"],
+        "refused": ["DUPLICATE", "STALE_COUNTER", "WRONG_TARGET", "BAD_SIGNATURE"],
         "time_set": [820_000_000],
     }

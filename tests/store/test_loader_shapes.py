@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.installer.site import HUB
 from zse.cbke import SUITE1
 from zse.cbke.keys import generate_key_pair
 from zse.drlc import DrlcClientCore, DrlcServerCore, LoadControlEvent, Status, StatusReport
@@ -100,11 +101,13 @@ def device_json() -> dict[str, Any]:
 
 
 OFFICE = BackOffice(b"BACKOFF1", generate_key_pair(SUITE1)[0])
-HUB_COMMANDS = [OFFICE.sign(CommandCode.READ_STATUS, counter=counter) for counter in (1, 2, 3)]
+HUB_COMMANDS = [
+    OFFICE.sign(CommandCode.READ_STATUS, counter=counter, target=HUB) for counter in (1, 2, 3)
+]
 
 
 def hub_records() -> dict[str, Any]:
-    ledger = HubLedger(originators_of([OFFICE]))
+    ledger = HubLedger(originators_of([OFFICE]), hub=HUB)
     for sent, status in zip(HUB_COMMANDS, (Outcome.EXECUTED, None, Outcome.FAILED), strict=True):
         command, _ = ledger.decide(sent.encode())
         assert command is not None
@@ -163,7 +166,7 @@ def test_valid_records_load():
     assert MessageStore.from_records(message_records()).to_records() == message_records()
     assert MessageBoard.from_records(board_records()).to_records() == board_records()
     assert DeviceRecord.from_json(device_json()).to_json() == device_json()
-    hub = HubLedger.from_records(hub_records(), originators_of([OFFICE]))
+    hub = HubLedger.from_records(hub_records(), originators_of([OFFICE]), hub=HUB)
     assert hub.last_counter(OFFICE.originator) == 3
 
 
@@ -277,16 +280,18 @@ def test_installer_hub_from_records(data):
     records[key] = mutate(data, records[key])
     originators = originators_of([OFFICE])
     error = fails_cleanly(
-        lambda: HubLedger.from_records(records, originators, namespace="installer.hub/9")
+        lambda: HubLedger.from_records(records, originators, namespace="installer.hub/9", hub=HUB)
     )
     if error is not None:
         assert (error.namespace, error.key) == ("installer.hub/9", key)
         assert str(error).startswith(f"record installer.hub/9/{key}: ")
         bad: list[RecordError] = []
-        HubLedger.from_records(records, originators, namespace="installer.hub/9", on_bad=bad.append)
+        HubLedger.from_records(
+            records, originators, namespace="installer.hub/9", on_bad=bad.append, hub=HUB
+        )
         assert [e.key for e in bad] == [key]
     else:  # what the hub does with a loaded ledger: answer a resend of each command
-        ledger = HubLedger.from_records(records, originators)
+        ledger = HubLedger.from_records(records, originators, hub=HUB)
         for sent in HUB_COMMANDS:
             ledger.decide(sent.encode())
 
@@ -316,7 +321,7 @@ def test_deep_nesting_is_a_record_error_not_a_recursion_error(depth):
         lambda: MessageBoard.from_records(records),
         lambda: DrlcClientCore(device_class=1).restore({"entries": {"1": deep}}),
         lambda: DeviceRecord.from_json({"eui64": deep}),
-        lambda: HubLedger.from_records({f"{'00' * 8}:last": deep}, {}),
+        lambda: HubLedger.from_records({f"{'00' * 8}:last": deep}, {}, hub=HUB),
     ):
         assert fails_cleanly(load) is not None
 

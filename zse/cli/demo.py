@@ -686,6 +686,10 @@ async def _supply(meter: Any, display: Any, log: Callable[[str, str], None]) -> 
     return str(answer.name)
 
 
+#: The EUI-64 of another hub of the same back office (most significant octet first).
+_NEXT_DOOR = bytes.fromhex("000d6f000f0000aa")
+
+
 async def _installer(
     *,
     air: Any,
@@ -742,7 +746,7 @@ async def _installer(
     log("terminal", f"joined the HAN as 0x{terminal.nwk:04X}")
     client = await site.client()
     cleanup.push_async_callback(_bounded, client.stop)
-    commands = service_request(office)
+    commands = service_request(office, site.target)
     log(
         "terminal",
         f"service request: {len(commands)} commands signed by back office "
@@ -766,17 +770,40 @@ async def _installer(
         )
     replay = await site.hub.execute(commands[1].encode())
     log("attacker", f"replays command {commands[1].counter}: {replay.status.name}, not run")
-    old = office.sign(CommandCode.SET_TIME, (1).to_bytes(4, "big"), counter=commands[0].counter)
+    old = office.sign(
+        CommandCode.SET_TIME,
+        (1).to_bytes(4, "big"),
+        target=site.target,
+        counter=commands[0].counter,
+    )
     stale = await site.hub.execute(old.encode())
     log("attacker", f"a signed command with old counter {old.counter}: {stale.status.name}")
+    # a fresh counter, genuinely signed, but for the hub next door: its counters are its own
+    elsewhere = office.sign(
+        CommandCode.SET_TIME,
+        (1).to_bytes(4, "big"),
+        target=_NEXT_DOOR,
+        counter=commands[-1].counter + 1,
+    )
+    misdirected = await site.hub.execute(elsewhere.encode())
+    log(
+        "attacker",
+        f"a command signed for another hub, counter {elsewhere.counter}: {misdirected.status.name}",
+    )
     forger = BackOffice(office.originator, generate_key_pair(SUITE1, bytes(20) + b"\x07")[0])
-    forged = await site.hub.execute(forger.sign(CommandCode.SET_TIME, counter=99).encode())
-    log("terminal", f"a command it signed itself: {forged.status.name}")
+    forged = forger.sign(CommandCode.SET_TIME, target=site.target, counter=99)
+    forged_answer = await site.hub.execute(forged.encode())
+    log("terminal", f"a command it signed itself: {forged_answer.status.name}")
     return {
         "statuses": [r.status.name for r in responses],
         "broken_at": broken,
         "executed": sorted(counter for _, counter in site.hub.executed),
-        "refused": [replay.status.name, stale.status.name, forged.status.name],
+        "refused": [
+            replay.status.name,
+            stale.status.name,
+            misdirected.status.name,
+            forged_answer.status.name,
+        ],
         "time_set": site.clock_set,
     }
 

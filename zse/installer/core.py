@@ -8,21 +8,26 @@ replay protection by strictly increasing originator counters). The GBCS message 
 out of reach here; the format below is zse's own, documented in docs/installer.md:
 
 ``SignedCommand`` (octets, big-endian numbers)
-    version ``0x01``, originator (8, the back office's entity id), originator counter (u64),
-    command code (u8), body length (u16), body, signature (ECDSA over everything before it,
-    AES-MMO digest, ``r || s``: 42 octets on sect163k1, :mod:`zse.cbke.ecdsa`).
+    version ``0x02``, originator (8, the back office's entity id), target (8, the EUI-64 of
+    the hub it is for, most significant octet first as in a certificate's subject,
+    :func:`zse.cbke.ca.eui64_bytes`), originator counter (u64), command code (u8), body length
+    (u16), body, signature (ECDSA over everything before it, AES-MMO digest, ``r || s``: 42
+    octets on sect163k1, :mod:`zse.cbke.ecdsa`). The target is signed with the rest: the hub
+    refuses a command for another hub (WRONG_TARGET), as its counters are its own (GBCS
+    commands carry a Business Target ID for this; the GBCS text was out of reach, the field
+    here is zse's own). Version ``0x01`` (no target) is refused MALFORMED.
 
 ``CommandResponse``
     originator counter (u64), status (u8, :class:`Outcome`), result length (u16), result.
 
 :class:`HubLedger` decides, for one received command, whether it runs: a bad signature, an
-unknown originator or a counter at or below the last one executed are refused (and told); the
-very command already executed (same counter, same signed octets, whichever of ECDSA's two valid
-signatures it carries: a terminal resending after its link broke) is answered DUPLICATE with
-the stored outcome, never run again. A command that may run is *begun* (the shell persists
-that first, and :meth:`HubLedger.abandon` s it if that fails: it has not run), run, then
-*done* with its outcome. After a restart a begun command that is not done is INTERRUPTED,
-never re-run.
+unknown originator, another hub's target or a counter at or below the last one executed are
+refused (and told); the very command already executed (same counter, same signed octets,
+whichever of ECDSA's two valid signatures it carries: a terminal resending after its link
+broke) is answered DUPLICATE with the stored outcome, never run again. A command that may
+run is *begun* (the shell persists that first, and :meth:`HubLedger.abandon` s it if that
+fails: it has not run), run, then *done* with its outcome. After a restart a begun command
+that is not done is INTERRUPTED, never re-run.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import logging
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from zse.cbke import ecdsa
@@ -56,8 +61,11 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-VERSION: Final = 0x01
-_HEAD = struct.Struct(">B8sQBH")
+#: 0x01 named no target hub: a command signed for one hub ran on any other (refused MALFORMED).
+VERSION: Final = 0x02
+_HEAD = struct.Struct(">B8s8sQBH")
+#: An EUI-64 (the target hub's): 8 octets.
+EUI64_OCTETS: Final = 8
 _RESPONSE = struct.Struct(">QBH")
 #: Outcomes kept per originator (for DUPLICATE answers); older counters are simply stale.
 DEFAULT_KEEP: Final = 64
@@ -83,6 +91,7 @@ class Outcome(enum.IntEnum):
     FAILED = 0x06  #: run, and the hub's handler failed
     MALFORMED = 0x07
     UNSUPPORTED = 0x08  #: no handler for the command code
+    WRONG_TARGET = 0x09  #: signed for another hub: refused, never run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +99,7 @@ class SignedCommand:
     """One command signed by an originator (see the module docstring)."""
 
     originator: bytes
+    target: bytes  #: the EUI-64 of the hub it is for, most significant octet first
     counter: int
     code: int
     body: bytes
@@ -97,9 +107,10 @@ class SignedCommand:
 
     def signed_part(self) -> bytes:
         """The octets the signature covers."""
-        return _HEAD.pack(VERSION, self.originator, self.counter, self.code, len(self.body)) + (
-            self.body
+        head = _HEAD.pack(
+            VERSION, self.originator, self.target, self.counter, self.code, len(self.body)
         )
+        return head + self.body
 
     def encode(self) -> bytes:
         """The command as sent."""
@@ -122,11 +133,11 @@ class SignedCommand:
     def decode(cls, data: bytes, *, suite: Suite = SUITE1) -> SignedCommand:
         """Parse a command; :class:`~zse.errors.InvalidFrame` naming what is wrong."""
         data = bytes(data)
+        if data and data[0] != VERSION:  # 0x01 named no target hub: refused, never guessed
+            raise InvalidFrame(f"signed command version {data[0]} at offset 0 is not {VERSION}")
         if len(data) < _HEAD.size:
             raise InvalidFrame(f"signed command: {len(data)} octets, shorter than its header")
-        version, originator, counter, code, length = _HEAD.unpack_from(data)
-        if version != VERSION:
-            raise InvalidFrame(f"signed command version {version} at offset 0 is not {VERSION}")
+        _, originator, target, counter, code, length = _HEAD.unpack_from(data)
         end = _HEAD.size + length
         if len(data) != end + suite.signature_size:
             raise InvalidFrame(
@@ -136,6 +147,7 @@ class SignedCommand:
             )
         return cls(
             originator=originator,
+            target=target,
             counter=counter,
             code=code,
             body=data[_HEAD.size : end],
@@ -189,18 +201,26 @@ class BackOffice:
     def __repr__(self) -> str:
         return f"<BackOffice {self.originator.hex()}>"
 
-    def sign(self, code: int, body: bytes = b"", *, counter: int | None = None) -> SignedCommand:
-        """A command with the next counter (or ``counter``), signed."""
+    def sign(
+        self, code: int, body: bytes = b"", *, target: bytes, counter: int | None = None
+    ) -> SignedCommand:
+        """A command for the hub whose EUI-64 is ``target`` (8 octets, most significant
+        first: :func:`zse.cbke.ca.eui64_bytes`) with the next counter (or ``counter``),
+        signed."""
+        target = _eui64(target, "a target")
         if counter is None:
             self._counter += 1
             counter = self._counter
         unsigned = SignedCommand(
-            originator=self.originator, counter=counter, code=code, body=body, signature=b""
+            originator=self.originator,
+            target=target,
+            counter=counter,
+            code=code,
+            body=body,
+            signature=b"",
         )
         signature = ecdsa.sign(self.suite, self._private_key, unsigned.signed_part())
-        return SignedCommand(
-            originator=self.originator, counter=counter, code=code, body=body, signature=signature
-        )
+        return replace(unsigned, signature=signature)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,7 +236,7 @@ class Decision:
 class Verified:
     """A received command decoded and its signature checked (:meth:`HubLedger.verify`):
     ``command`` (None: it could not be decoded), and ``refused``, the outcome that refuses it
-    (None: signed by a known originator), with ``problem`` saying why."""
+    (None: signed by a known originator, for this hub), with ``problem`` saying why."""
 
     command: SignedCommand | None
     refused: Outcome | None = None
@@ -232,7 +252,9 @@ class _Originator:
 class HubLedger:
     """The hub's record of signed commands, per originator (see the module docstring).
 
-    ``originators`` maps an originator id to its public key. :meth:`changes` gives the records
+    ``originators`` maps an originator id to its public key; ``hub`` is this hub's EUI-64 (8
+    octets, most significant first: :func:`zse.cbke.ca.eui64_bytes`), the only target it
+    runs commands for. :meth:`changes` gives the records
     to persist (key -> value, None to delete) since the last call (:meth:`unsaved` gives back
     those a failed commit did not persist); :meth:`from_records` loads them back.
     """
@@ -241,9 +263,11 @@ class HubLedger:
         self,
         originators: Mapping[bytes, bytes],
         *,
+        hub: bytes,
         suite: Suite = SUITE1,
         keep: int = DEFAULT_KEEP,
     ) -> None:
+        self.hub = _eui64(hub, "a hub")
         self.originators = {bytes(k): bytes(v) for k, v in originators.items()}
         self.suite = suite
         self.keep = keep
@@ -271,6 +295,8 @@ class HubLedger:
         key = self.originators.get(command.originator)
         if key is None:
             return Verified(command=command, refused=Outcome.UNKNOWN_ORIGINATOR)
+        if command.target != self.hub:  # before the curve arithmetic: not ours, whoever signed
+            return Verified(command=command, refused=Outcome.WRONG_TARGET)
         if not ecdsa.verify(self.suite, key, command.signed_part(), command.signature):
             return Verified(command=command, refused=Outcome.BAD_SIGNATURE)
         return Verified(command=command)
@@ -286,9 +312,11 @@ class HubLedger:
             return command, self._refuse(command.counter, Outcome.UNKNOWN_ORIGINATOR)
         if verified.refused is not None:
             LOGGER.warning(
-                "signed command %d from %s: bad signature",
+                "signed command %d from %s for %s refused: %s",
                 command.counter,
                 command.originator.hex(),
+                command.target.hex(),
+                verified.refused.name,
             )
             return command, self._refuse(command.counter, verified.refused)
         state = self._state.setdefault(command.originator, _Originator())
@@ -395,6 +423,7 @@ class HubLedger:
         records: Mapping[str, Any],
         originators: Mapping[bytes, bytes],
         *,
+        hub: bytes,
         namespace: str = "installer.hub",
         on_bad: Callable[[RecordError], None] | None = None,
         **options: Any,
@@ -404,7 +433,7 @@ class HubLedger:
         Each record is checked (:mod:`zse.records`) before it is used: a wrong-shaped one is a
         :class:`~zse.records.RecordError`, raised, or given to ``on_bad`` and skipped (the hub
         has the store quarantine it, :meth:`zse.store.Store.load_with`)."""
-        ledger = cls(originators, **options)
+        ledger = cls(originators, hub=hub, **options)
 
         def load(key: str, value: Any) -> None:
             originator, counter = _parse_key(key)
@@ -446,7 +475,7 @@ class _Hex(Shape):
 
 
 _HEX_DIGITS: Final = "0123456789abcdef"
-_ORIGINATOR_OCTETS: Final = 8  # _HEAD's "8s"
+_ORIGINATOR_OCTETS: Final = 8  # _HEAD's first "8s"
 _COUNTER_DIGITS: Final = 20  # _key: a u64 counter, zero-padded
 _LAST: Final = Fields({"last": Int(0, 2**64 - 1)})
 _OUTCOME: Final = Fields(
@@ -470,6 +499,18 @@ def _parse_key(key: str) -> tuple[bytes, int | None]:
     if counter >= 2**64:
         raise Mismatch("key: counter out of range")
     return originator, counter
+
+
+def _eui64(value: bytes, what: str) -> bytes:
+    """``value`` as the 8 octets of an EUI-64; ``TypeError`` / ``ValueError`` naming ``what``
+    otherwise (a zigpy ``EUI64`` holds its octets least significant first: pass it through
+    :func:`zse.cbke.ca.eui64_bytes`)."""
+    if not isinstance(value, bytes | bytearray):
+        raise TypeError(f"{what} is an EUI-64 as bytes (eui64_bytes), not {type(value).__name__}")
+    value = bytes(value)
+    if len(value) != EUI64_OCTETS:
+        raise ValueError(f"{what} is an EUI-64 of {EUI64_OCTETS} octets, not {len(value)}")
+    return value
 
 
 def _key(originator: bytes, counter: int) -> str:

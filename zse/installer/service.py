@@ -402,7 +402,9 @@ CommandHandler = Callable[[bytes], "Awaitable[bytes] | bytes"]
 class InstallerHub:
     """The hub's side of signed commands over a tunnel (see the module docstring).
 
-    ``handlers`` maps a :class:`~zse.installer.core.CommandCode` to what runs it.
+    ``handlers`` maps a :class:`~zse.installer.core.CommandCode` to what runs it; ``hub`` is
+    this hub's EUI-64 (8 octets, most significant first: :func:`zse.cbke.ca.eui64_bytes`),
+    the target its commands must name (one for another hub is refused WRONG_TARGET).
     :attr:`executed` counts the commands run, by (originator, counter): the proof that none
     ran twice. ``executor`` checks the signatures, off the event loop (None: the loop's
     default executor, as for Key Establishment).
@@ -414,6 +416,7 @@ class InstallerHub:
         originators: Mapping[bytes, bytes],
         handlers: Mapping[int, CommandHandler],
         *,
+        hub: bytes,
         store: Store | None = None,
         namespace: str = "installer.hub",
         on_executed: Callable[[SignedCommand, CommandResponse], None] | None = None,
@@ -427,7 +430,8 @@ class InstallerHub:
         self.handlers = dict(handlers)
         self.store = store
         self.namespace = namespace
-        self.ledger = HubLedger(self.originators)
+        self.hub = bytes(hub)
+        self.ledger = HubLedger(self.originators, hub=self.hub)
         self.executed: dict[tuple[bytes, int], int] = {}
         self._framers: dict[int, _Framer] = {}
         self._lock = asyncio.Lock()
@@ -442,7 +446,11 @@ class InstallerHub:
             self.ledger = await self.store.load_with(
                 self.namespace,
                 lambda records, on_bad: HubLedger.from_records(
-                    records, self.originators, namespace=self.namespace, on_bad=on_bad
+                    records,
+                    self.originators,
+                    hub=self.hub,
+                    namespace=self.namespace,
+                    on_bad=on_bad,
                 ),
             )
         self.tunnels.on_event(self._on_tunnel_event)

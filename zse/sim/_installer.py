@@ -91,6 +91,11 @@ class GbSite:
         ieee: t.EUI64 = self.app.state.node_info.ieee
         return ieee
 
+    @property
+    def target(self) -> bytes:
+        """The hub's EUI-64 as a signed command names it (:func:`eui64_bytes`)."""
+        return eui64_bytes(self.hub_ieee)
+
     def bootstrap(self, **options: Any) -> TerminalBootstrap:
         """The terminal's bootstrap towards this hub."""
         seeded: dict[str, Any] = {} if self.rng is None else {"rng": self.rng}
@@ -164,6 +169,7 @@ async def build_gb_site(
         tunnels,
         originators_of([office]),
         {CommandCode.SET_TIME: set_time, CommandCode.READ_STATUS: lambda _: b"hub ok"},
+        hub=eui64_bytes(app.state.node_info.ieee),
         store=store,
         on_executed=on_executed,
         executor=executor,
@@ -244,12 +250,18 @@ async def build_gb_site(
     return site
 
 
-def service_request(office: BackOffice, first_counter: int = 1) -> list[SignedCommand]:
-    """A service request the back office signed: read the status, set the time, read again."""
+def service_request(
+    office: BackOffice, target: bytes, first_counter: int = 1
+) -> list[SignedCommand]:
+    """A service request the back office signed for the hub ``target`` (its EUI-64,
+    :func:`~zse.cbke.ca.eui64_bytes`): read the status, set the time, read again."""
     return [
-        office.sign(CommandCode.READ_STATUS, counter=first_counter),
+        office.sign(CommandCode.READ_STATUS, target=target, counter=first_counter),
         office.sign(
-            CommandCode.SET_TIME, (820_000_000).to_bytes(4, "big"), counter=first_counter + 1
+            CommandCode.SET_TIME,
+            (820_000_000).to_bytes(4, "big"),
+            target=target,
+            counter=first_counter + 1,
         ),
-        office.sign(CommandCode.READ_STATUS, counter=first_counter + 2),
+        office.sign(CommandCode.READ_STATUS, target=target, counter=first_counter + 2),
     ]
