@@ -639,9 +639,7 @@ class DrlcServer:
         handler was cancelled and that are being told (:meth:`Untold.stop
         <zse.zcl.events.Untold.stop>`: each marked, not told again after the restart).
         Again: nothing more.
-        ``bound``: how long the wait for the events being told lasts at most (the ESI
-        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
-        """
+        ``bound``: the longest wait for them (the ESI's stop shares one STOP_WAIT)."""
         if self._remove is not None:
             self._remove()
             self._remove = None

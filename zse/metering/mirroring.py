@@ -239,9 +239,7 @@ class MirrorServer:
         The requests being told are waited for (:meth:`Untold.stop
         <zse.zcl.events.Untold.stop>`: each marked, not told again after the restart).
         Again: nothing more.
-        ``bound``: how long the wait for the events being told lasts at most (the ESI
-        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
-        """
+        ``bound``: the longest wait for them (the ESI's stop shares one STOP_WAIT)."""
         for remove in self._removers:
             remove()
         self._removers.clear()

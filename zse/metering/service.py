@@ -386,9 +386,7 @@ class MeteringServer:
         snapshots, samples and supply state a failed write left to store (a scheduled snapshot
         was lost at a clean stop). A store that fails here is logged: what was stored before
         stays.
-        ``bound``: how long the wait for the events being told lasts at most (the ESI
-        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
-        """
+        ``bound``: the longest wait for them (the ESI's stop shares one STOP_WAIT)."""
         for remove in self._removers:
             remove()
         self._removers = []

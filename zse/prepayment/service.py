@@ -226,9 +226,7 @@ class PrepaymentServer:
         cancelled before stored are told and marked, those of a write this stop cancels (its
         timer's) left to the next start (told now, to no one once the ESI has let its
         listeners go, they would be marked).
-        ``bound``: how long the wait for the events being told lasts at most (the ESI
-        gives each service what is left of its stop's one :data:`~zse.zcl.events.STOP_WAIT`).
-        """
+        ``bound``: the longest wait for them (the ESI's stop shares one STOP_WAIT)."""
         if self._remove is not None:
             self._remove()
             self._remove = None
