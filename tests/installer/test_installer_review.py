@@ -20,7 +20,6 @@ from tests.installer.site import (
 )
 from zse.cbke import SUITE1
 from zse.errors import DecodeError
-from zse.installcode import mmo_hash
 from zse.installer.core import (
     CommandCode,
     CommandResponse,
@@ -179,17 +178,6 @@ def test_tunnel_framer_takes_any_stream(chunks):
         with contextlib.suppress(DecodeError):
             assert all(len(m) <= 300 for m in framer.feed(chunk))
         assert len(framer._buffer) <= 302 + 90
-
-
-def test_a_record_of_an_older_zse_still_answers_its_command_duplicate():
-    """Records persisted before the digest covered the signed octets only hold the digest of
-    the whole command: the resend of that command is still DUPLICATE after the upgrade."""
-    command = OFFICE.sign(CommandCode.READ_STATUS, counter=12, target=HUB)
-    key = f"{OFFICE.originator.hex()}:{command.counter:020d}"
-    old = {"digest": mmo_hash(command.encode()).hex(), "status": 0, "result": b"r".hex()}
-    ledger = HubLedger.from_records({key: old}, originators_of([OFFICE]), hub=HUB)
-    again = _run(ledger, command)
-    assert (again.status, again.result) == (Outcome.DUPLICATE, b"r")
 
 
 async def test_a_terminal_whose_key_the_hub_lost_establishes_a_new_one():

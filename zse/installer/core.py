@@ -123,12 +123,6 @@ class SignedCommand:
         very command can arrive with either (anyone can make the other one)."""
         return mmo_hash(self.signed_part()).hex()
 
-    @property
-    def former_digest(self) -> str:
-        """AES-MMO of the whole command: the :attr:`digest` a zse before 2026-12 recorded
-        (a ledger written then still knows its commands by it)."""
-        return mmo_hash(self.encode()).hex()
-
     @classmethod
     def decode(cls, data: bytes, *, suite: Suite = SUITE1) -> SignedCommand:
         """Parse a command; :class:`~zse.errors.InvalidFrame` naming what is wrong."""
@@ -321,7 +315,7 @@ class HubLedger:
             return command, self._refuse(command.counter, verified.refused)
         state = self._state.setdefault(command.originator, _Originator())
         stored = state.outcomes.get(command.counter)
-        if stored is not None and stored["digest"] in (command.digest, command.former_digest):
+        if stored is not None and stored["digest"] == command.digest:
             status = Outcome(stored["status"])  # a begun record says INTERRUPTED
             LOGGER.info(
                 "signed command %d from %s again: %s, not run",
