@@ -6,10 +6,14 @@ never answers (:func:`tests.cli_sticks.sticks_helpers.han_signalled`)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.cli_sticks.sticks_helpers import han_signalled
+from zse.cli._signals import run_until_ctrl_c
 
 
 def test_ctrl_c_while_joining_exits_130_with_one_line(tmp_path: Path) -> None:
@@ -18,3 +22,45 @@ def test_ctrl_c_while_joining_exits_130_with_one_line(tmp_path: Path) -> None:
     )
     assert (status, stdout) == (130, ""), stderr
     assert stderr.splitlines() == ["error: interrupted: the join was not finished"]
+
+
+def test_ctrl_c_is_taken_between_the_loops_callbacks_never_inside_one() -> None:
+    """The cause of a second line after that one, now and then: asyncio.run's own SIGINT
+    handler cancelled the join in the middle of asyncio's connect callback, which then set a
+    result on its cancelled future (InvalidStateError, logged with a traceback). Here the
+    signal comes in the middle of the command's own step: the task is cancelled only after
+    it, at its next wait."""
+    cancelling: list[int] = []
+
+    async def command() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        signal.raise_signal(signal.SIGINT)
+        cancelling.append(task.cancelling())  # still in this step: not cancelled yet
+        await asyncio.get_running_loop().create_future()  # cancelled here
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        run_until_ctrl_c(command())
+    assert cancelling == [0]
+
+
+def test_a_command_run_until_ctrl_c_ends_as_under_asyncio_run() -> None:
+    """Without SIGINT: its result, its error, and a cancellation of its own (not Ctrl-C)
+    raised as such."""
+
+    async def answer() -> int:
+        return 7
+
+    async def failing() -> int:
+        raise ValueError("no stick")
+
+    async def cancelled() -> int:
+        raise asyncio.CancelledError
+
+    assert run_until_ctrl_c(answer()) == 7
+    with pytest.raises(ValueError, match="no stick"):
+        run_until_ctrl_c(failing())
+    with pytest.raises(asyncio.CancelledError):
+        run_until_ctrl_c(cancelled())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # left as found

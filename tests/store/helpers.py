@@ -36,6 +36,23 @@ def count_transactions(store: Store) -> list[int]:
     return counted
 
 
+def hold_next_transaction(store: Store) -> tuple[asyncio.Event, asyncio.Event]:
+    """``store``'s next transaction, its batches taken and the lock held, waits for ``go``
+    (a slow disk) before it runs; ``begun`` is set once it got there. Returns ``(begun, go)``.
+    What a test does meanwhile happens during that transaction, however busy the machine."""
+    begun, go = asyncio.Event(), asyncio.Event()
+    commit = store._commit_batches
+
+    async def held(batches: list[Batch]) -> list[list[int]]:
+        store._commit_batches = commit  # type: ignore[method-assign] # the next one only
+        begun.set()
+        await go.wait()
+        return await commit(batches)
+
+    store._commit_batches = held  # type: ignore[method-assign]
+    return begun, go
+
+
 async def one_transaction_busy(store: Store) -> asyncio.Task[list[int]]:
     """A commit under way (holding the store's lock), so that the next ones wait together."""
     first = asyncio.ensure_future(store.commit(Batch().put("busy", "k", 0)))

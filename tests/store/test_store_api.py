@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.helpers import UNDER_WAY, count_transactions, one_transaction_busy
+from tests.store.helpers import (
+    UNDER_WAY,
+    count_transactions,
+    hold_next_transaction,
+    one_transaction_busy,
+)
 from zse.errors import StoreError
 from zse.store import APPLICATION_ID, SCHEMA_VERSION, Batch, Store, StoreView
 
@@ -269,13 +274,18 @@ async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the
     nobody's transaction; the cancelled caller's batch lands too (as after its COMMIT)."""
     async with await Store.open(place("s.db")) as store:
         first = await one_transaction_busy(store)
+        begun, go = hold_next_transaction(store)
         cancelled = asyncio.ensure_future(store.commit(Batch().append("g", "k", 1)))
         kept = asyncio.ensure_future(store.commit(Batch().append("g", "k", 2)))
-        await asyncio.sleep(0)  # both waiting
-        await first  # then their transaction begins at once
-        assert store._lock.locked()
+        await first
+        await begun.wait()  # their transaction, begun once the busy one ended
         assert store._waiting == []
         cancelled.cancel()
+        try:
+            await asyncio.sleep(1)  # virtual: the transaction goes on, the call waits for it
+            assert not cancelled.done()
+        finally:
+            go.set()
         (seq,) = await kept
         with pytest.raises(asyncio.CancelledError):
             await cancelled
@@ -284,16 +294,14 @@ async def test_a_commit_cancelled_during_its_transaction_is_carried_out_with_the
 
 async def in_its_transaction(
     store: Store, owner: Store | StoreView, batch: Batch
-) -> asyncio.Future[list[int]]:
-    """``owner.commit(batch)`` (``owner``: ``store`` or a view of it), its transaction under
-    way once this returns (it waited for another one, then began)."""
-    first = await one_transaction_busy(store)
+) -> tuple[asyncio.Future[list[int]], asyncio.Event]:
+    """``owner.commit(batch)`` (``owner``: ``store`` or a view of it), its transaction begun
+    once this returns and held until the event returned is set."""
+    begun, go = hold_next_transaction(store)
     committing = asyncio.ensure_future(owner.commit(batch))
-    await asyncio.sleep(0)  # waiting
-    await first  # its transaction begins at once
-    assert store._lock.locked()
-    assert store._waiting == []
-    return committing
+    await begun.wait()
+    assert store._waiting == []  # taken: under way
+    return committing, go
 
 
 @UNDER_WAY
@@ -303,19 +311,27 @@ async def test_a_commit_cancelled_during_its_transaction_raises_once_it_landed(p
     it waited for the lock did not land. Through a view too."""
     async with await Store.open(place("s.db")) as store:
         for owner in (store, store.view("v/")):
-            first = await one_transaction_busy(store)
+            busy, go = await in_its_transaction(store, store, Batch().put("busy", "k", 0))
             skipped = Batch().put("g", "no", 1)
             late = asyncio.ensure_future(owner.commit(skipped))
             await asyncio.sleep(0)  # waiting for the lock
             late.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await late
-            await first
+            try:
+                with pytest.raises(asyncio.CancelledError):
+                    await late
+            finally:
+                go.set()
+            await busy
             assert skipped.landed is None
             under_way = Batch().append("g", "k", 1)
-            cancelled = await in_its_transaction(store, owner, under_way)
-            assert under_way.landed is None
+            cancelled, go = await in_its_transaction(store, owner, under_way)
             cancelled.cancel()
+            try:
+                await asyncio.sleep(1)  # virtual: the call waits for its transaction's end
+                assert not cancelled.done()
+                assert under_way.landed is None
+            finally:
+                go.set()
             with pytest.raises(asyncio.CancelledError):
                 await cancelled
             assert under_way.landed is not None
@@ -332,10 +348,15 @@ async def test_a_commit_cancelled_again_during_its_transaction_still_waits_for_i
     the caller put its change back (or took it again), its events told twice."""
     async with await Store.open(place("s.db")) as store:
         under_way = Batch().append("g", "k", 1)
-        cancelled = await in_its_transaction(store, store, under_way)
+        cancelled, go = await in_its_transaction(store, store, under_way)
         cancelled.cancel()
         await asyncio.sleep(0)
         cancelled.cancel()
+        try:
+            await asyncio.sleep(1)  # virtual: cancelled twice, the call still waits
+            assert not cancelled.done()
+        finally:
+            go.set()
         with pytest.raises(asyncio.CancelledError):
             await cancelled
         assert under_way.landed is not None

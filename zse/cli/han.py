@@ -54,6 +54,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
+from zse.cli._signals import run_until_ctrl_c
 from zse.cli._types import FiniteFloat, PlainIntRange
 from zse.config import ConfigError
 from zse.errors import DecodeError
@@ -711,9 +712,9 @@ def join(verbose: int, log_level: str | None, **given: Any) -> None:
         if options.install_code is None:
             _fail("give the stick's install code: --install-code (or ZSE_INSTALL_CODE)")
         configure_logging(verbose, log_level)
-        # asyncio.run cancels the join at Ctrl-C (the stick closed on the way out), then
-        # raises KeyboardInterrupt: not done, so not 0 (it was)
-        status = asyncio.run(run_han(options, watch=False))
+        # Ctrl-C cancels the join (the stick closed on the way out), then raises
+        # KeyboardInterrupt: not done, so not 0 (it was)
+        status = run_until_ctrl_c(run_han(options, watch=False))
     except (KeyboardInterrupt, asyncio.CancelledError):
         _fail("interrupted: the join was not finished", INTERRUPTED)
     sys.exit(status)

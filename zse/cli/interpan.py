@@ -39,6 +39,7 @@ from zse.cli._options import (
     radio_options,
     verbosity_options,
 )
+from zse.cli._signals import run_until_ctrl_c
 from zse.cli._types import FiniteFloat, PanIdType, PlainIntRange
 from zse.config import RADIOS, ConfigError, NetworkSettings, RadioSettings
 from zse.se.ids import MESSAGING, PRICE
@@ -397,7 +398,7 @@ def _run(coroutine: Awaitable[int]) -> NoReturn:
         return await coroutine
 
     try:
-        status = asyncio.run(main())
+        status = run_until_ctrl_c(main())
     except KeyboardInterrupt:
         status = 0
     sys.exit(status)
