@@ -7,12 +7,15 @@ never answers (:func:`tests.cli_sticks.sticks_helpers.han_signalled`)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.cli_sticks.sticks_helpers import han_signalled
+from tests.cli_sticks.sticks_helpers import AS_TYPED, han_signalled
 from zse.cli._signals import run_until_ctrl_c
 
 
@@ -64,3 +67,37 @@ def test_a_command_run_until_ctrl_c_ends_as_under_asyncio_run() -> None:
     with pytest.raises(asyncio.CancelledError):
         run_until_ctrl_c(cancelled())
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # left as found
+
+
+def test_ctrl_c_while_a_command_reads_its_config_is_one_line_and_130(tmp_path: Path) -> None:
+    """A Ctrl-C the command does not handle itself (here ``zse esi`` reading ``--config``
+    from a FIFO nobody writes yet) was click's blank line, ``Aborted!`` and status 1; it is
+    one line and 130, as for the commands that handle it."""
+    fifo = tmp_path / "esi.toml"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(
+        [*AS_TYPED, "esi", "--config", str(fifo)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    writers: list[int] = []  # held open: the command's read waits for more
+    opened = threading.Thread(
+        target=lambda: writers.append(os.open(fifo, os.O_WRONLY)), daemon=True
+    )
+    try:
+        opened.start()  # the open returns once the command has opened the FIFO to read it
+        opened.join(60)  # real seconds: a command that never opens it is a failure
+        assert writers, "zse esi never opened its --config"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        for writer in writers:
+            os.close(writer)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        if opened.is_alive():
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets its open return
+    assert (process.returncode, stdout, stderr) == (130, "", "error: interrupted\n")

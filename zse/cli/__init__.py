@@ -18,7 +18,7 @@ import click
 from click.core import ParameterSource
 
 from zse import __version__
-from zse.cli._errors import say_error
+from zse.cli._errors import INTERRUPTED, say_error
 from zse.errors import ZseError
 
 __all__ = ["main"]
@@ -92,8 +92,10 @@ class _LazyGroup(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C while click parsed
+                _fail_quietly("interrupted", INTERRUPTED)
+            click.echo("Aborted!", err=True)  # end of input at a prompt
             sys.exit(1)
         sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
 
@@ -101,7 +103,7 @@ class _LazyGroup(click.Group):
         """The subcommand; an exception it lets out (a fault the command did not turn into
         its own one-line error) is still one line and exit status 1, its traceback in the
         debug log (``-vv``); an output that cannot be written (standard output too) is said
-        so, exit status 2."""
+        so, exit status 2; a Ctrl-C it lets out is ``error: interrupted``, status 130."""
         from zse.cli._files import OutputError  # noqa: PLC0415
 
         try:
@@ -109,6 +111,8 @@ class _LazyGroup(click.Group):
             sys.stdout.flush()  # here, not at exit, where a failure is a traceback
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt:  # Ctrl-C the command left to us (click said "Aborted!", 1)
+            _fail_quietly("interrupted", INTERRUPTED)
         except OutputError as exc:
             _fail_quietly(str(exc), 2)
         except OSError as exc:

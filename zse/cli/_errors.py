@@ -8,7 +8,10 @@ from typing import NoReturn
 
 import click
 
-__all__ = ["fail", "say_error", "unexpected"]
+__all__ = ["INTERRUPTED", "fail", "say_error", "unexpected"]
+
+#: The exit status of a command that Ctrl-C ended (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
 
 
 def say_error(message: str) -> None:

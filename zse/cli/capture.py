@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 import click
 
 from zse._files import read_text_bounded
-from zse.cli._errors import fail
+from zse.cli._errors import INTERRUPTED, fail
 from zse.cli._files import OutputError, atomic_binary_output, refuse_input_as_output
 from zse.cli._types import PlainIntRange
 from zse.errors import InvalidEui64
@@ -132,7 +132,7 @@ def capture(**options: Any) -> None:
     try:
         _capture(**options)  # click passes the options by name
     except KeyboardInterrupt:  # while starting or finishing; while reading, _decode says so
-        fail("interrupted", 130)
+        fail("interrupted", INTERRUPTED)
 
 
 def _capture(  # noqa: PLR0917 - the command's options
@@ -186,7 +186,7 @@ def _capture(  # noqa: PLR0917 - the command's options
                     source.close()
             if writer is not None:
                 writer.close()  # flushes into the handle, which the output commits
-                if status == 130 or (status and not written):
+                if status == INTERRUPTED or (status and not written):
                     raise _Discard
     except _Discard:
         pass
@@ -226,7 +226,7 @@ def _decode(
     except CaptureError as exc:
         return 1, str(exc), written, skipped
     except KeyboardInterrupt:
-        return 130, "interrupted", written, skipped
+        return INTERRUPTED, "interrupted", written, skipped
     except BrokenPipeError:
         # the reader went away (| head): nothing more to say; status 1, as every command
         # ends on a closed pipe (0 would say the capture was read to its end), and --write

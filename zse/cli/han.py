@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from zse.cli._errors import fail
+from zse.cli._errors import INTERRUPTED, fail
 from zse.cli._options import (
     DEFAULT_START_TIMEOUT,
     bellows_environment,
@@ -101,9 +101,6 @@ _NO_ZSTACK = (
     "zse han joins a meter's network through bellows' EZSP calls only: an EZSP stick "
     "(see docs/radios.md on Z-Stack)"
 )
-#: The status of an interrupted ``join`` (128 + SIGINT, the shells' convention, as ``zse
-#: capture``'s).
-INTERRUPTED = 130
 
 
 def _fail(message: str, status: int = 2) -> NoReturn:
