@@ -31,6 +31,7 @@ __all__ = [
     "bootstrap",
     "build",
     "establish_key",
+    "framed",
     "service_request",
     "terminal_bootstrap",
     "terminal_client",
@@ -59,6 +60,12 @@ async def establish_key(boot: TerminalBootstrap) -> None:
 
 async def terminal_client(site: GbSite) -> TunnelingClient:
     return await site.client()
+
+
+def framed(message: bytes) -> bytes:
+    """``message`` as the installer tunnel frames it: its length (u16, big-endian) first,
+    written here apart from the code under test."""
+    return len(message).to_bytes(2, "big") + message
 
 
 def service_request(first_counter: int = 1, *, target: bytes = HUB) -> list[SignedCommand]:

@@ -72,6 +72,7 @@ __all__ = [
     "HANDOVER_COMMANDS",
     "INSTALLER_PROTOCOL",
     "ZSE_MANUFACTURER_CODE",
+    "CommandUnanswered",
     "Handover",
     "HandoverBusy",
     "InstallerHub",
@@ -370,24 +371,40 @@ class TerminalBootstrap:
 
 
 class _Framer:
-    """Length-framed messages out of a stream of octets."""
+    """Length-framed messages out of a stream of octets (the length, u16 big-endian, counts the
+    message's octets: it names the next message boundary).
+
+    A message longer than ``limit`` is skipped whole: its octets are discarded up to that
+    boundary, however many Transfer Data carry them, and framing goes on after it. It is
+    reported once, as an :class:`~zse.errors.InvalidFrame` in its place among the messages
+    (reading its rest as new messages answered each of them MALFORMED). Resynchronising on the
+    boundary the length names is zse's own choice: the framing has no other marker."""
 
     def __init__(self, limit: int = 4096) -> None:
         self.limit = limit
         self._buffer = bytearray()
+        self._skip = 0  # octets of an over-long message still to come, discarded
 
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        out = []
+    def feed(self, data: bytes) -> list[bytes | InvalidFrame]:
+        """The messages ``data`` completes, in order; an over-long one as its error."""
+        skipped = min(self._skip, len(data))
+        self._skip -= skipped
+        self._buffer += data[skipped:]
+        out: list[bytes | InvalidFrame] = []
         while len(self._buffer) >= _FRAME.size:
             (length,) = _FRAME.unpack_from(self._buffer)
+            end = _FRAME.size + length
             if length > self.limit:
-                self._buffer.clear()
-                raise InvalidFrame(f"framed message of {length} octets exceeds {self.limit}")
-            if len(self._buffer) < _FRAME.size + length:
+                out.append(
+                    InvalidFrame(f"framed message of {length} octets exceeds {self.limit}: skipped")
+                )
+                self._skip = max(0, end - len(self._buffer))
+                del self._buffer[:end]
+                continue
+            if len(self._buffer) < end:
                 break
-            out.append(bytes(self._buffer[_FRAME.size : _FRAME.size + length]))
-            del self._buffer[: _FRAME.size + length]
+            out.append(bytes(self._buffer[_FRAME.size : end]))
+            del self._buffer[:end]
         return out
 
 
@@ -471,13 +488,25 @@ class InstallerHub:
         overtake the second of an earlier one and have it refused as stale)."""
         async with self._arrivals:
             framer = self._framers.setdefault(event.tunnel_id, _Framer())
-            try:
-                messages = framer.feed(event.data)
-            except InvalidFrame as exc:
-                LOGGER.warning("installer tunnel %d: %s", event.tunnel_id, exc)
-                return None
-            answers = [await self.execute(message) for message in messages]
+            answers = [
+                await self.execute(message)
+                if isinstance(message, bytes)
+                else await self._refuse_unframed(event.tunnel_id, message)
+                for message in framer.feed(event.data)
+            ]
         return b"".join(_framed(answer.encode()) for answer in answers) or None
+
+    async def _refuse_unframed(self, tunnel_id: int, problem: InvalidFrame) -> CommandResponse:
+        """The one MALFORMED answer to a message the framing skipped (over-long), given as the
+        ledger gives it to a command that does not decode (logged, counted, counter 0)."""
+        async with self._lock:
+            return await self._execute(
+                Verified(
+                    command=None,
+                    refused=Outcome.MALFORMED,
+                    problem=f"installer tunnel {tunnel_id}: {problem}",
+                )
+            )
 
     async def execute(self, data: bytes) -> CommandResponse:
         """Judge, run (at most once) and answer one signed command. Its signature is checked
@@ -551,6 +580,19 @@ class InstallerHub:
             raise
 
 
+class CommandUnanswered(ZseError, TimeoutError):
+    """Every try of one signed command failed (:meth:`InstallerTerminal.run`): ``failures``
+    says how each did, in order (no answer, or a garbled one)."""
+
+    def __init__(self, counter: int, failures: Sequence[str]) -> None:
+        self.counter = counter
+        self.failures = tuple(failures)
+        tries = "; ".join(f"{n}: {what}" for n, what in enumerate(self.failures, start=1))
+        super().__init__(
+            f"no usable answer for command {counter} after {len(self.failures)} attempts ({tries})"
+        )
+
+
 class InstallerTerminal:
     """A terminal's service request: signed commands sent in order over a tunnel, resumed
     after a broken link (see the module docstring). :attr:`position` is the next command;
@@ -579,26 +621,46 @@ class InstallerTerminal:
         self._framer = _Framer()
 
     async def run(self) -> list[CommandResponse]:
-        """Run (or resume) the request; ``TimeoutError`` after ``attempts`` tries of one
-        command (call :meth:`run` again later to resume)."""
+        """Run (or resume) the request; :class:`CommandUnanswered` (a ``TimeoutError``)
+        naming each failed try after ``attempts`` tries of one command (call :meth:`run` again
+        later to resume).
+
+        A try fails when no answer comes (the link is lost; an answer failing APS or NWK
+        authentication is dropped below and comes to the same) or when the answer is garbled
+        (it does not decode). Either way the command may have run on the hub, so the next try
+        sends the very same signed command on a renewed tunnel (both ends' framing
+        restarted): the hub's ledger answers it DUPLICATE with the stored result, never runs
+        it again. Both share the ``attempts`` budget (default 5): retrying is safe at any count,
+        the bound only stops a hub that keeps failing (zse's own choice; no GBCS or Silicon
+        Labs rule for this exchange was within reach)."""
         while self.position < len(self.commands):
             command = self.commands[self.position]
+            failures: list[str] = []
             for attempt in range(self.attempts):
                 try:
                     response = await self._exchange(command)
+                except InvalidFrame as exc:
+                    failures.append(f"garbled answer ({exc})")
+                    LOGGER.warning(
+                        "command %d: garbled answer (%s), attempt %d",
+                        command.counter,
+                        exc,
+                        attempt + 1,
+                    )
                 except (TimeoutError, TunnelError, OSError) as exc:
+                    failures.append(f"no answer ({str(exc) or type(exc).__name__})")
                     LOGGER.info(
                         "command %d: link lost (%s), attempt %d", command.counter, exc, attempt + 1
                     )
-                    self._tunnel = None
-                    self._framer = _Framer()
                     if self.on_link_lost is not None and attempt == 0:
                         self.on_link_lost(command, exc)
-                    await asyncio.sleep(self.retry_delay)  # the loop's clock: virtual in tests
-                    continue
-                break
+                else:
+                    break
+                self._tunnel = None
+                self._framer = _Framer()
+                await asyncio.sleep(self.retry_delay)  # the loop's clock: virtual in tests
             else:
-                raise TimeoutError(f"no answer for command {command.counter}")
+                raise CommandUnanswered(command.counter, failures)
             self.responses.append(response)
             self.position += 1
         return self.responses
@@ -619,6 +681,8 @@ class InstallerTerminal:
         while True:
             data = await self.tunnels.read(self._tunnel, timeout=self.timeout)
             for message in self._framer.feed(data):
+                if not isinstance(message, bytes):
+                    raise message  # an over-long answer: garbled
                 response = CommandResponse.decode(message)
                 if response.counter == command.counter:
                     return response
