@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zse.errors import InvalidFrame
-from zse.price.core import Published
+from zse.price.core import START_NOW, Published
 from zse.records import STR, U8, U16, U32, Fields, ListOf, Opt, TupleOf, check
 from zse.se.frames import max_zcl_payload
 from zse.time.core import ZoneYear, from_zigbee
@@ -105,6 +105,10 @@ class TimeReference(enum.IntEnum):
     UTC = 0x00
     STANDARD = 0x01
     LOCAL = 0x02
+
+
+_KNOWN_TYPES: Final = frozenset(CalendarType)
+_KNOWN_REFERENCES: Final = frozenset(TimeReference)
 
 
 @dataclass(frozen=True)
@@ -788,6 +792,61 @@ class _Building:
         return waiting + entries + len(self.weeks) + len(self.seasons or ()) + 1
 
 
+def _identity(calendar: CalendarSchedule | CalendarHeader) -> tuple[int, int]:
+    """What names a calendar: its Provider ID and Issuer Calendar ID (Silicon Labs'
+    calendar-common, calendar-client and calendar-server plugins find a calendar, and
+    Get Day Profiles / Week Profiles / Seasons name one, by these two)."""
+    return (calendar.provider_id, calendar.issuer_calendar_id)
+
+
+def _named(calendar: CalendarSchedule) -> tuple[int, int, int, int]:
+    """A calendar's type, provider, Issuer Calendar ID and issuer event id."""
+    return (calendar.calendar_type, *_identity(calendar), calendar.issuer_event_id)
+
+
+class _Timeline(Published[CalendarSchedule]):
+    """One calendar type's calendars: Price's timeline, but a calendar is named by its
+    provider and Issuer Calendar ID, not by its issuer event id (two calendars may share
+    one: neither is lost), and a newer issue replaces the calendar whole, as Silicon Labs'
+    calendar-common overwrites the entry of the same provider and calendar id.
+
+    Nested and overlapping calendars of one type are not allowed (SE 1.2 Publish Calendar,
+    as Silicon Labs' calendar-client.c sums it up): the newer issuer event id wins. A
+    calendar is refused when a calendar with a newer issuer event id starts at or before its
+    start (it would lie within it); one kept drops the older calendars starting at or after
+    its start, and the one in force before it ends at its start. zse's reading: Silicon Labs'
+    client refuses a calendar older than any one of its type, zse only one it would overlap
+    (an older calendar before a newer one's start still runs until then)."""
+
+    def same(self, known: CalendarSchedule, item: CalendarSchedule) -> bool:
+        return _identity(known) == _identity(item)
+
+    def add(self, item: CalendarSchedule, now: int) -> bool:
+        """Keep ``item`` (:meth:`Published.add`) unless a newer calendar overlaps it or it
+        is an older issue of a calendar held; False then and for a repeat."""
+        start = now if item.start_time == START_NOW else item.start_time
+        if self.overlapped(item, now):
+            return False
+        self._items = [
+            (known_start, known)
+            for known_start, known in self._items
+            if self.same(known, item)
+            or known_start < start
+            or known.issuer_event_id >= item.issuer_event_id
+        ]
+        return super().add(item, now)
+
+    def overlapped(self, item: CalendarSchedule | CalendarHeader, now: int) -> bool:
+        """Whether ``item`` is an older issue of a calendar held, or a calendar with a newer
+        issuer event id starts at or before ``item``'s start."""
+        start = now if item.start_time == START_NOW else item.start_time
+        return any(
+            known.issuer_event_id > item.issuer_event_id
+            and (_identity(known) == _identity(item) or known_start <= start)
+            for known_start, known in self._items
+        )
+
+
 class Calendars:
     """The calendars one side holds (SE 1.2 D.9): whole calendars in one Price
     :class:`~zse.price.core.Published` timeline per calendar type (at most ``limit`` each),
@@ -806,17 +865,42 @@ class Calendars:
         self.refused_full = 0
         #: calendars not whole yet given up to make room for a newer one
         self.given_up = 0
-        self._timelines: dict[int, Published[CalendarSchedule]] = {}
+        self._timelines: dict[int, _Timeline] = {}
         self._building: dict[tuple[int, int], _Building] = {}
 
     # --- whole calendars ---
 
     def put(self, calendar: CalendarSchedule, now: int) -> bool:
-        """Keep a whole calendar (a server's own, or one put together); False for a repeat."""
+        """Keep a whole calendar (a server's own, or one put together), in place of the
+        calendar of its provider and Issuer Calendar ID (of any type); False for a repeat, an
+        older issue of a calendar held, or one a newer calendar of its type overlaps
+        (:class:`_Timeline`)."""
         timeline = self._timelines.get(calendar.calendar_type)
         if timeline is None:
-            timeline = self._timelines[calendar.calendar_type] = Published(self.limit)
+            timeline = self._timelines[calendar.calendar_type] = _Timeline(self.limit)
+        if timeline.overlapped(calendar, now):
+            return False
+        for kind, other in self._timelines.items():
+            if kind != calendar.calendar_type:
+                other.drop(lambda c: _identity(c) == _identity(calendar))
         return timeline.add(calendar, now)
+
+    def displaced(
+        self, calendar: CalendarSchedule, now: int
+    ) -> tuple[bool, list[CalendarSchedule]]:
+        """What :meth:`put` would do, nothing changed: whether ``calendar`` would be held
+        afterwards, and the calendars held now that would not be (superseded, overlapped, past
+        the bound); what a server's store deletes with it."""
+        trial = Calendars(self.limit, self.pending_limit)
+        for kind, timeline in self._timelines.items():
+            copy = trial._timelines[kind] = _Timeline(self.limit)
+            for start, item in timeline.entries(now):
+                copy.restore(start, item)
+        before = self.held(now, absolute=True)
+        trial.put(calendar, now)
+        after = {_named(c) for c in trial.held(now)}
+        gone = [c for c in before if _named(c) not in after]
+        return _named(calendar) in after, gone
 
     def held(self, now: int, *, absolute: bool = False) -> list[CalendarSchedule]:
         """Every calendar kept at ``now`` (in force and to come), by type then start."""
@@ -918,12 +1002,19 @@ class Calendars:
 
     # --- a client putting calendars together ---
 
-    def add_header(
+    def add_header(  # noqa: PLR0911 - one return per outcome
         self, header: CalendarHeader, now: int
     ) -> tuple[CalendarOutcome, CalendarSchedule | None]:
         """Take a Publish Calendar: a calendar to put together (COMPLETE at once for one
         without seasons, weeks and days... which has none: kept); an older issue of a
-        calendar held is refused, the same one a REPEAT."""
+        calendar held is refused, the same one a REPEAT; so is one a newer calendar of its
+        type overlaps (:class:`_Timeline`), OLDER. A Calendar Type or Time Reference zse does
+        not know is INCONSISTENT (INVALID_FIELD, as Silicon Labs' calendar-client answers a
+        type past the auxiliary load switch calendar): so a server cannot make a client hold
+        more than :attr:`limit` calendars for each of the five types."""
+        refused = self._header_refusal(header, now)
+        if refused is not None:
+            return refused, None
         ids = (header.provider_id, header.issuer_calendar_id)
         held = self.calendar(*ids, now, absolute=False)
         if held is not None and held.issuer_event_id >= header.issuer_event_id:
@@ -945,6 +1036,18 @@ class Calendars:
         self._building.pop(ids, None)  # a newer issue is heard of now: it goes last
         self._building[ids] = _Building(header)
         return self._maybe_whole(ids, now)
+
+    def _header_refusal(self, header: CalendarHeader, now: int) -> CalendarOutcome | None:
+        """INCONSISTENT for a type or time reference zse does not know, OLDER for a calendar
+        a newer one of its type overlaps, else None."""
+        if header.calendar_type not in _KNOWN_TYPES or (
+            header.calendar_time_reference not in _KNOWN_REFERENCES
+        ):
+            return CalendarOutcome.INCONSISTENT
+        timeline = self._timelines.get(header.calendar_type)
+        if timeline is not None and timeline.overlapped(header, now):
+            return CalendarOutcome.OLDER
+        return None
 
     def add_part(  # noqa: PLR0911 - one return per outcome
         self, part: CalendarPart, now: int
@@ -997,10 +1100,15 @@ class Calendars:
             return CalendarOutcome.FULL, None
         return self._maybe_whole(ids, now)
 
-    def _refusal(self, building: _Building, part: CalendarPart) -> CalendarOutcome | None:
+    def _refusal(  # noqa: PLR0911 - one return per outcome
+        self, building: _Building, part: CalendarPart
+    ) -> CalendarOutcome | None:
         """Why ``part`` does not fit the calendar being put together, or None."""
         header = building.header
         key = (part.kind, part.key)
+        other_issue = _other_issue(header, part)
+        if other_issue is not None:
+            return other_issue
         if part.kind is PartKind.DAY_PROFILE and (
             not 1 <= part.key <= header.number_of_day_profiles
             or part.calendar_type != header.calendar_type
@@ -1100,7 +1208,8 @@ class Calendars:
             )
         except ValueError:
             return CalendarOutcome.INCONSISTENT, None
-        self.put(calendar, now)
+        if not self.put(calendar, now):  # a newer calendar overlapping it came meanwhile
+            return CalendarOutcome.OLDER, None
         return CalendarOutcome.COMPLETE, calendar
 
     def _pending(self) -> int:
@@ -1144,6 +1253,18 @@ class Calendars:
 
     def __len__(self) -> int:
         return sum(len(timeline) for timeline in self._timelines.values())
+
+
+def _other_issue(header: CalendarHeader, part: CalendarPart) -> CalendarOutcome | None:
+    """A part of another issue of the calendar being put together (the same provider and
+    Issuer Calendar ID, another issuer event id) is never mixed into it: OLDER for an older
+    issue's, INCONSISTENT for a newer one's; special days may carry their own issuer event
+    id (Publish Special Days), None for them."""
+    if part.kind is PartKind.SPECIAL_DAYS or part.issuer_event_id == header.issuer_event_id:
+        return None
+    if part.issuer_event_id < header.issuer_event_id:
+        return CalendarOutcome.OLDER
+    return CalendarOutcome.INCONSISTENT
 
 
 def _apart(value: int, calendars: int) -> int | None:

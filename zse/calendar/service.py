@@ -136,13 +136,22 @@ class CalendarServer:
         await in_hand([self._stream.emit(change)])
 
     async def start(self) -> None:
-        """Load the stored calendars, then serve the cluster."""
+        """Load the stored calendars, then serve the cluster. The records of calendars not
+        held once all are loaded (superseded or overlapped by a newer one, over, past the
+        bound: as a store written before each publication deleted them has) are deleted."""
         if self.store is not None:
-            await self.store.load_with(self.namespace, self._load)
+            stale = await self.store.load_with(self.namespace, self._load)
+            if stale:
+                batch = Batch()
+                for key in stale:
+                    batch.delete(self.namespace, key)
+                await self.store.commit(batch)
         self.endpoint.add_handler(CALENDAR, self._on_message)
 
-    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> None:
+    def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> list[str]:
+        """Put the stored calendars back; the keys of those loaded but not held."""
         now = self.clock()
+        loaded: list[str] = []
 
         def load(key: str, value: Any) -> None:
             if key == _CANCELLATION_KEY:
@@ -153,8 +162,11 @@ class CalendarServer:
             if _key(calendar) != key:
                 raise ValueError("stored under another calendar's key")
             self.calendars.put(calendar, now)
+            loaded.append(key)
 
         load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
+        held = {_key(calendar) for calendar in self.calendars.held(now)}
+        return [key for key in loaded if key not in held]
 
     async def publish(
         self,
@@ -171,7 +183,12 @@ class CalendarServer:
         resolved = calendar.with_start(now) if calendar.start_time == 0 else calendar
         to = _to(dst, dst_ep, dst_mode)
         self.protocol.check(resolved)
-        batch = Batch().put(self.namespace, _key(resolved), calendar_record(resolved))
+        kept, gone = self.calendars.displaced(resolved, now)
+        batch = Batch()
+        for calendar_gone in gone:  # superseded, overlapped: their records go with them
+            batch.delete(self.namespace, _key(calendar_gone))
+        if kept:
+            batch.put(self.namespace, _key(resolved), calendar_record(resolved))
         change = CalendarStored(
             resolved.calendar_type, resolved.provider_id, resolved.issuer_calendar_id
         )

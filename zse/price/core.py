@@ -804,7 +804,7 @@ class Published(Generic[T]):
         same with its start "now" given as the absolute start it was kept with."""
         start = now if item.start_time == START_NOW else item.start_time
         for index, (known_start, known) in enumerate(self._items):
-            if known.issuer_event_id == item.issuer_event_id:
+            if self.same(known, item):
                 if known == item or known.with_start(known_start) == item.with_start(start):
                     return False
                 del self._items[index]
@@ -818,6 +818,12 @@ class Published(Generic[T]):
         while len(self._items) > self.limit and self._items[-1][1] is not in_force:
             del self._items[-1]
         return True
+
+    def same(self, known: T, item: T) -> bool:
+        """Whether ``item`` is a new word on ``known`` (it replaces it): here the same issuer
+        event id; the Calendar cluster's timeline names a calendar by its provider and Issuer
+        Calendar ID instead (:class:`zse.calendar.core.Calendars`)."""
+        return known.issuer_event_id == item.issuer_event_id
 
     def current(self, now: int, *, absolute: bool = False) -> T | None:
         """The value in force at ``now``, or None; as received, or with ``absolute`` its
@@ -893,7 +899,7 @@ class Published(Generic[T]):
     def restore(self, start: int, item: T) -> None:
         """Keep ``item`` from ``start`` as :meth:`entries` gave it (read back from a store),
         a value of the same issuer event id replaced; the bound is :meth:`add`'s to keep."""
-        self._items = [(s, i) for s, i in self._items if i.issuer_event_id != item.issuer_event_id]
+        self._items = [(s, i) for s, i in self._items if not self.same(i, item)]
         self._items.append((start, item))
         self._items.sort(key=lambda entry: (entry[0], entry[1].issuer_event_id))
 
