@@ -8,7 +8,9 @@ tier, Friendly Credit on or off, the auxiliary load switches) and when it next c
 :class:`Calendars` keeps calendars by calendar type, each type in Price's
 :class:`~zse.price.core.Published` timeline (the same rule for "in force": the latest start
 not after now, a start 0 meaning "now", the newer issuer event id on a tie; the same bound):
-one rule for both clusters. A server publishes a calendar as :meth:`CalendarSchedule.parts`,
+one rule for both clusters; a calendar is named by its provider and Issuer Calendar ID,
+and a newer one supersedes the older ones it overlaps (:class:`_Timeline`).
+A server publishes a calendar as :meth:`CalendarSchedule.parts`,
 each command within one frame (:func:`zse.se.frames.max_zcl_payload`, the APS-encrypted
 unicast budget Price uses). A client puts the parts back together with
 :meth:`Calendars.add_header` and :meth:`Calendars.add_part`, in any order: a calendar is in
