@@ -11,6 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.calendar.test_calendar_core import decoded
 from tests.calendar.test_calendar_protocol import NOW, SERVER, ask, deliver, display, get
 from tests.calendar.tou import tou_calendar
@@ -232,3 +234,24 @@ async def test_records_stored_before_the_fix_load_and_the_superseded_one_is_dele
 def ask_frame(server: CalendarServerProtocol, message: Any) -> tuple[Any, ...]:
     """The sends answering ``message``."""
     return _step(server, message, lambda: NOW).sends
+
+
+async def test_a_calendar_the_server_would_not_hold_is_refused_before_anything(
+    tmp_path: Path,
+) -> None:
+    """An application publishing an older issue of a calendar held, or a calendar a newer one
+    of its type overlaps: ValueError, nothing stored or sent (it was sent, to displays, as a
+    calendar the server then did not answer Get Calendar with)."""
+    async with await Store.open(tmp_path / "esi.db") as store:
+        server = await _server(store)
+        newer = tou_calendar(issuer_event_id=301, start_time=NOW + HOUR)
+        await server.publish(newer, dst=0xFFFF)
+        sent = list(server.endpoint.sent)
+        older_issue = tou_calendar(issuer_event_id=300, start_time=NOW + HOUR)
+        overlapped = tou_calendar(issuer_calendar_id=39, issuer_event_id=100, start_time=NOW + HOUR)
+        for refused in (older_issue, overlapped):
+            with pytest.raises(ValueError, match=r"would not be held"):
+                await server.publish(refused, dst=0xFFFF)
+        assert server.endpoint.sent == sent
+        assert named(server.calendars) == [(40, 301)]
+        assert sorted(await store.load(server.namespace)) == ["0/5/40"]

@@ -178,17 +178,23 @@ class CalendarServer:
     ) -> None:
         """Record a calendar (stored first, with its start "now" resolved) and, if ``dst``
         is given, send it there: Publish Calendar, then its parts. Held once stored
-        (:meth:`_commit`)."""
+        (:meth:`_commit`). :class:`ValueError`, nothing stored or sent, for a calendar that
+        would not be held (:meth:`~zse.calendar.core.Calendars.put`)."""
         now = self.clock()
         resolved = calendar.with_start(now) if calendar.start_time == 0 else calendar
         to = _to(dst, dst_ep, dst_mode)
         self.protocol.check(resolved)
         kept, gone = self.calendars.displaced(resolved, now)
+        if not kept:  # sent, it would be a calendar the server does not answer for
+            raise ValueError(
+                f"calendar {_key(resolved)} issue {resolved.issuer_event_id} would not be "
+                "held: an older issue of a calendar held, or a newer calendar of its type "
+                "overlaps it (SE 1.2 D.9.2.4.1)"
+            )
         batch = Batch()
         for calendar_gone in gone:  # superseded, overlapped: their records go with them
-            batch.delete(self.namespace, _key(calendar_gone))
-        if kept:
-            batch.put(self.namespace, _key(resolved), calendar_record(resolved))
+            batch.delete(self.namespace, _key(calendar_gone))  # its own older issue's too
+        batch.put(self.namespace, _key(resolved), calendar_record(resolved))
         change = CalendarStored(
             resolved.calendar_type, resolved.provider_id, resolved.issuer_calendar_id
         )

@@ -1736,7 +1736,8 @@ class EnergyServiceInterface:
         """Publish a time-of-use calendar (SE 1.2 D.9): Publish Calendar, then its day
         profiles, week profiles, special days and seasons, each command within one frame.
         It is recorded (and stored) first, so a device that misses it gets it when it asks
-        (Get Calendar, Get Day Profiles...)."""
+        (Get Calendar, Get Day Profiles...). :class:`ValueError`, nothing sent, for an older
+        issue of a calendar held or one a newer calendar of its type overlaps."""
         target = self._resolve(
             device=device, group=group, zigbee_group=zigbee_group, broadcast=broadcast
         )
