@@ -12,10 +12,12 @@ import random
 from typing import Any
 
 import pytest
+import zigpy.types as t
 
 from tests.tunneling.test_tunneling_protocol import (
     CLOSE,
     DATA,
+    IEEE,
     MFR_PROTOCOL,
     OTHER,
     PROTOCOL_B,
@@ -210,5 +212,98 @@ async def test_a_read_cancelled_while_it_waits_to_release_still_releases():
     await asyncio.sleep(5)
     assert [e for e in at_server if isinstance(e, TransferFailed)] == []
     assert [await client.read(tunnel, timeout=1) for _ in range(3)] == [b"x", b"x", b"y"]
+    await client.stop()
+    await server.stop()
+
+
+#: A third device's EUI-64, and NWK addresses for devices that move.
+THIRD = t.EUI64.convert("00:0d:6f:00:0a:00:00:03")
+HOME, MOVED = 0x1A2B, 0x4444
+
+
+def asked(core: TunnelServerProtocol, ieee: t.EUI64 | None, nwk: int = HOME) -> TunnelStatus:
+    """The status of a Request Tunnel (MFR_PROTOCOL, no flow control) from ``ieee`` at
+    ``nwk``."""
+    [reply] = core.receive(*frame(REQUEST, request(flow=False), ieee=ieee, nwk=nwk), now=3).sends
+    assert reply.command_id == RESPONSE
+    return TunnelStatus(reply.payload[2])
+
+
+def filled_and_closed(core: TunnelServerProtocol, ieee: t.EUI64, frames: int = 1) -> int:
+    """A tunnel of ``ieee`` that took ``frames`` Transfer Data the application still holds,
+    then closed by its device (Close Tunnel, D.6.2.4.2)."""
+    tunnel = server_open(core, flow=False, ieee=ieee)
+    for _ in range(frames):
+        core.receive(*frame(DATA, tunnel.to_bytes(2, "little") + b"x", ieee=ieee), now=1)
+    core.receive(*frame(CLOSE, tunnel.to_bytes(2, "little"), ieee=ieee), now=2)
+    return tunnel
+
+
+def test_closed_tunnels_holding_data_take_their_servers_slots():
+    """``max_tunnels`` bounded the open tunnels only: devices that each filled a tunnel for a
+    slow handler and closed it left their data held beyond it (three tunnels' worth here for
+    a server of two), without end as more devices came. A closed tunnel whose data the
+    application has not taken keeps its slot, as Silicon Labs' server keeps a closed tunnel's
+    slot until its clean-up: NO_MORE_TUNNEL_IDS (D.6.2.5.1.1.2) until the data is taken; so
+    does a device's own, against ``max_per_device`` (one device cannot take every slot by
+    closing tunnels that each hold one frame)."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_tunnels=2, max_held_frames=4)
+    first = filled_and_closed(core, IEEE)
+    filled_and_closed(core, OTHER)
+    assert core.tunnels == {}
+    assert asked(core, THIRD) is TunnelStatus.NO_MORE_TUNNEL_IDS
+    core.release(first, 1)  # the application took the first one's data: its slot is free
+    assert asked(core, THIRD) is TunnelStatus.SUCCESS
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_tunnels=8, max_held_frames=4)
+    for _ in range(2):  # one frame each: well below the closed tunnels' bound of 4
+        filled_and_closed(core, IEEE)
+    assert asked(core, IEEE) is TunnelStatus.NO_MORE_TUNNEL_IDS  # max_per_device is 2
+    assert asked(core, OTHER) is TunnelStatus.SUCCESS
+
+
+def test_a_closed_tunnels_data_counts_against_its_device_by_eui64():
+    """What a device's closed tunnels hold is counted by its EUI-64. A tunnel granted to a
+    sender whose EUI-64 the shell did not know was its NWK address's: the device, once known
+    or at another address, escaped what that tunnel held, and a device later at that address
+    was answered for it (BUSY) or, asking for the same protocol, given that tunnel. Such a
+    request is answered BUSY now (Silicon Labs' server answers so when it cannot look up the
+    requester's EUI-64), so every tunnel of the server is its device's by EUI-64: a device
+    that moved is held to its closed tunnels' bound, one at its old address is not."""
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_held_frames=2, max_per_device=3)
+    assert asked(core, None) is TunnelStatus.BUSY
+    assert core.tunnels == {}
+    server_open(core, flow=False, ieee=OTHER)  # at HOME, as every frame() is
+    assert asked(core, None) is TunnelStatus.BUSY  # not OTHER's tunnel renewed
+    core = TunnelServerProtocol({MFR_PROTOCOL}, max_held_frames=2, max_per_device=3)
+    filled_and_closed(core, IEEE, frames=2)  # at HOME
+    assert asked(core, None, MOVED) is TunnelStatus.BUSY  # moved, not yet known there
+    assert asked(core, IEEE, MOVED) is TunnelStatus.BUSY  # moved, known
+    assert asked(core, OTHER, HOME) is TunnelStatus.SUCCESS  # another device at its old address
+
+
+async def test_a_superseded_tunnels_unread_data_is_kept_for_the_application():
+    """A server that restarts counting from the same point grants the client an id it still
+    holds (D.6.2.5.1): the old tunnel is superseded, and what its read queue held, data the
+    server was told was delivered (its APS acknowledgement), was dropped with a warning. It
+    is kept for ``unread()`` now, at most ``max_held_frames`` items over every id (the oldest
+    dropped beyond), each taken once; ``read()`` of the id reads the new tunnel."""
+    _, _, server, client, _ = await network(
+        89, rng=random.Random(5), client_options={"max_held_frames": 3}
+    )
+    server.serve(ECHO, lambda data: None, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    for data in (b"a", b"b", b"c"):
+        await server.send(tunnel, data)
+    server = await restart(server, random.Random(5))  # serves ECHO + 1 too
+    assert await client.open(ECHO + 1, manufacturer_code=MFR, flow_control=False) == tunnel
+    for data in (b"d", b"e"):
+        await server.send(tunnel, data)
+    server = await restart(server, random.Random(5))
+    assert await client.open(ECHO, manufacturer_code=MFR, flow_control=False) == tunnel
+    assert client.unread(tunnel) == [b"c", b"d", b"e"]  # a and b beyond the bound of 3
+    assert client.unread(tunnel) == []
+    await client.send(tunnel, b"xy")
+    assert await client.read(tunnel, timeout=5) == b"XY"  # the newest tunnel's own
     await client.stop()
     await server.stop()

@@ -793,11 +793,21 @@ class TunnelServerProtocol(_TunnelEnds):
             status = TunnelStatus.PROTOCOL_NOT_SUPPORTED
         elif wants_flow and not self.flow_control:
             status = TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED
+        elif msg.src_ieee is None:
+            # the shell does not know the sender's EUI-64 (zigpy's device table has no device
+            # at its NWK address): a tunnel, and what it holds once closed, is its device's by
+            # EUI-64, so none is granted until it is known; BUSY, as Silicon Labs' server
+            # answers when it cannot look up the requester's EUI-64: try again later
+            status = TunnelStatus.BUSY
         elif (held := self._held(msg, key)) is not None:
             return self._renew_request(msg, held, command, now)
-        elif len(self.tunnels) >= self.max_tunnels or self._holds(msg) >= self.max_per_device:
-            # every slot is taken until a tunnel closes (D.6.2.5.1.1.2), or every slot this
-            # device may hold: no more tunnel ids (for it)
+        elif (
+            len(self.tunnels) + len(self._draining) >= self.max_tunnels
+            or self._holds(msg) >= self.max_per_device
+        ):
+            # every slot is taken, by an open tunnel or a closed one whose data the
+            # application has not taken (D.6.2.5.1.1.2), or every slot this device may hold:
+            # no more tunnel ids (for it)
             status = TunnelStatus.NO_MORE_TUNNEL_IDS
         elif self._closed_full(lambda closed: self._is_peer(closed, msg)):
             # its closed tunnels' data is still with the application: try again later
@@ -837,8 +847,10 @@ class TunnelServerProtocol(_TunnelEnds):
         return Step(sends=(reply,), events=(opened,))
 
     def _holds(self, msg: ZclMessage) -> int:
-        """How many open tunnels the requesting device holds (any endpoint, any protocol)."""
-        return sum(1 for tunnel in self.tunnels.values() if self._is_peer(tunnel, msg))
+        """How many slots the requesting device holds (any endpoint, any protocol): its open
+        tunnels and its closed ones whose data the application has not taken."""
+        mine = [*self.tunnels.values(), *self._draining.values()]
+        return sum(1 for tunnel in mine if self._is_peer(tunnel, msg))
 
     def _held(self, msg: ZclMessage, key: ProtocolKey) -> TunnelState | None:
         """The open tunnel of the requesting device (EUI-64, else NWK address), from the same

@@ -24,6 +24,7 @@ import asyncio
 import inspect
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -359,6 +360,9 @@ class TunnelingClient(_Shell):
             max_held_frames=max_held_frames,
         )
         self._inbox: dict[int, asyncio.Queue[TunnelData | TunnelClosed]] = {}
+        #: The data closed tunnels' read queues held when their id was granted again, with
+        #: that id, oldest first (:meth:`unread`).
+        self._unread: deque[tuple[int, bytes]] = deque()
         self._stream.on_event(self._queue)
 
     async def start(self) -> None:
@@ -407,17 +411,48 @@ class TunnelingClient(_Shell):
             renewed = before is not None and self.core.tunnels.get(tunnel_id) is before
             if not renewed or tunnel_id not in self._inbox:  # a renewed tunnel keeps its reads
                 # a new tunnel: not the queue of a closed one of the same id (its closure
-                # would end the new one's reads; the core no longer counts its data)
+                # would end the new one's reads; the core no longer counts its data), whose
+                # unread data is kept for unread()
                 old = self._inbox.get(tunnel_id)
-                if not renewed and old is not None and old.qsize() > 1:
-                    LOGGER.warning(
-                        "tunnel %d granted again: %d unread items of the closed tunnel dropped",
-                        tunnel_id,
-                        old.qsize() - 1,
-                    )
+                if not renewed and old is not None:
+                    self._keep_unread(tunnel_id, old)
                 self._inbox[tunnel_id] = asyncio.Queue()
             self._timer.update()
         return tunnel_id
+
+    def unread(self, tunnel_id: int) -> list[bytes]:
+        """The data received on earlier tunnels of this id that :meth:`read` had not returned
+        when the id was granted to a new tunnel (a restarted server counting to the same id,
+        D.6.2.5.1; ids are unique only while open, D.6.2.5.1.1.1), oldest first, each taken
+        once. The server was told it was delivered (APS acknowledgement, with flow control
+        Ack Transfer Data, D.6.2.4.5), so it stays the application's; :meth:`read` of the id
+        reads the new tunnel. At most ``max_held_frames`` of them are kept, over every id,
+        the oldest dropped (logged) beyond: zse's own bound."""
+        mine = [data for owner, data in self._unread if owner == tunnel_id]
+        if mine:
+            self._unread = deque(item for item in self._unread if item[0] != tunnel_id)
+        return mine
+
+    def _keep_unread(self, tunnel_id: int, old: asyncio.Queue[TunnelData | TunnelClosed]) -> None:
+        """Keep the data left in a closed tunnel's read queue for :meth:`unread`; its closure
+        stays, for a read waiting on it."""
+        left = [old.get_nowait() for _ in range(old.qsize())]
+        for item in left:
+            if isinstance(item, TunnelData):
+                self._unread.append((tunnel_id, item.data))
+            else:
+                old.put_nowait(item)
+        dropped = 0
+        while len(self._unread) > self.core.max_held_frames:
+            self._unread.popleft()
+            dropped += 1
+        if dropped:
+            LOGGER.warning(
+                "tunnel %d granted again: %d unread items of closed tunnels dropped (the "
+                "application did not take them with unread())",
+                tunnel_id,
+                dropped,
+            )
 
     async def supported_protocols(self, *, timeout: float = 8.0) -> list[ProtocolKey]:
         """The protocols the server serves, as (protocol id, manufacturer code), asked with
