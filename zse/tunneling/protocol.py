@@ -28,7 +28,14 @@ Both sides move data the same way (:class:`_TunnelEnds`):
   that a peer cannot pile up work by filling a tunnel, closing it and opening another (zse's
   own bound: data is taken only while the closed tunnels hold less, so a device holds less
   than one tunnel's bound more than its open tunnels may); not what a client leaves unread on
-  a tunnel it closed itself (:meth:`TunnelClientProtocol.close`: nobody would read it down);
+  a tunnel it closed itself (:meth:`TunnelClientProtocol.close`: nobody would read it down).
+  On the server such a closed tunnel also keeps its slot, against ``max_tunnels`` and the
+  device's ``max_per_device``, until its data is taken: the server holds at most
+  ``max_tunnels`` tunnels' worth, open and closed together, however many devices close full
+  tunnels. A device is its EUI-64: the server grants no tunnel to a sender whose EUI-64 its
+  shell does not know (BUSY), so a device that moves keeps its bound and another at its old
+  address is not held to it; a client names its server by EUI-64 when the response carried
+  it, else by NWK address;
 - with flow control on, the receiver answers each Transfer Data with Ack Transfer Data carrying
   the octets its receive buffer has left (D.6.2.4.5), 0 once it holds ``max_held_frames``
   Transfer Data; the data the application has not yet released (:meth:`_TunnelEnds.release`)
@@ -707,14 +714,18 @@ class _TunnelEnds:
 class TunnelServerProtocol(_TunnelEnds):
     """The server's tunnels (D.6.2): grants, data, closing and the inactivity timeout.
 
-    ``protocols`` are the protocols served (:func:`protocol_key`); ``max_tunnels`` how many may
-    be open at once (beyond: NO_MORE_TUNNEL_IDS, D.6.2.5.1.1.2, as Silicon Labs' Tunneling
-    server answers when every tunnel slot is taken); ``max_per_device`` how many of them one
-    device may hold (beyond: NO_MORE_TUNNEL_IDS for it: one device asking from many endpoints
-    or for many protocols cannot take every slot from the others for CloseTunnelTimeout). BUSY,
-    the temporary refusal (Silicon Labs' server sends it while its application says busy or
-    its address table is full), answers a device whose closed tunnels still hold their bound
-    for the application (see the module docstring);
+    ``protocols`` are the protocols served (:func:`protocol_key`); ``max_tunnels`` how many
+    slots there are: a tunnel takes one while open, and once closed until the application has
+    taken its data (beyond: NO_MORE_TUNNEL_IDS, D.6.2.5.1.1.2, as Silicon Labs' Tunneling
+    server answers when every tunnel slot is taken, a closed tunnel's slot staying taken
+    until its clean-up); ``max_per_device`` how many of them one device may hold (beyond:
+    NO_MORE_TUNNEL_IDS for it: one device asking from many endpoints or for many protocols, or
+    closing tunnels that each hold a frame, cannot take every slot from the others). BUSY,
+    the temporary refusal (Silicon Labs' server sends it while its application says busy, its
+    address table is full or it cannot look up the requester's EUI-64), answers a sender
+    whose EUI-64 the shell does not know (``src_ieee`` None: every tunnel is its device's by
+    EUI-64) and a device whose closed tunnels still hold their bound for the application
+    (see the module docstring);
     ``close_tunnel_timeout`` the CloseTunnelTimeout attribute, seconds (D.6.2.2.1,
     1-65535). ``rng`` draws where the tunnel ids start (D.6.2.5.1.1.1): ids then count up from
     there, skipping those still open, wrapping before :data:`NO_TUNNEL`. A restarted server

@@ -383,8 +383,10 @@ class TunnelingClient(_Shell):
         Asked again for a protocol it has a tunnel of, the server gives back that tunnel
         (renewed, its reads and queue kept). An id this client still held for another tunnel
         (the server restarted) closes that one first, ``"superseded"``: its waiting reader gets
-        :class:`TunnelLost`. A tunnel granted after ``timeout`` is closed (Close Tunnel,
-        D.6.2.4.2) rather than left to hold a slot on the server."""
+        :class:`TunnelLost`, and what it had received and not read is kept for
+        :meth:`unread` (so is a closed tunnel's of the same id). A tunnel granted after
+        ``timeout`` is closed (Close Tunnel, D.6.2.4.2) rather than left to hold a slot on the
+        server."""
         key = protocol_key(protocol_id, manufacturer_code)
         send = self.core.request(key, self.server, flow_control=flow_control)
         try:
