@@ -30,19 +30,32 @@ FLAT = price(
 )
 
 
-def serve_meter(han: Any, summation: int, demand: int) -> None:
-    """The ESI's endpoint serves the Metering attributes (the meter server comes later)."""
+def serve(han: Any, served: dict[int, tuple[int, int]]) -> None:
+    """The ESI's endpoint serves these Metering attributes, id -> (ZCL type, value) (the
+    meter server comes later)."""
     endpoint = han.esi.endpoint
     if METERING not in endpoint.in_clusters:
         endpoint.descriptor.input_clusters.append(METERING)
+    for attr, (type_id, value) in served.items():
+        endpoint.set_attribute(METERING, attr, value, type_id)
+
+
+def serve_meter(han: Any, summation: int, demand: int) -> None:
+    """The ESI's endpoint serves the formatting, summation and demand."""
     values = {**FORMAT, A.CURRENT_SUMM_DELIVERED: summation, A.INSTANTANEOUS_DEMAND: demand}
-    for attr, value in values.items():
-        endpoint.set_attribute(METERING, attr, value, TYPES[attr])
+    serve(han, {attr: (TYPES[attr], value) for attr, value in values.items()})
 
 
-async def display(tmp_path: Any, **options: Any) -> tuple[Any, Any]:
+async def display(
+    tmp_path: Any, served: dict[int, tuple[int, int]] | None = None, **options: Any
+) -> tuple[Any, Any]:
+    """A display following the ESI's meter (1000 kWh, 1.5 kW; or only the attributes
+    ``served``, id -> (ZCL type, value)) under a flat price, 5 s after its start."""
     han = await build(tmp_path)
-    serve_meter(han, 1_000_000, 1500)
+    if served is None:
+        serve_meter(han, 1_000_000, 1500)
+    else:
+        serve(han, served)
     await han.esi.price.publish(FLAT)  # recorded: the display gets it with Get Current Price
     await han.esi.provision(EUIS["ihd"])
     ihd = han.add("ihd", metering=True, metering_config=CONFIG, **options)

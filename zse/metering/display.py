@@ -120,13 +120,18 @@ class EnergyLedger:
     #: The ranges of consumption (from, to) whose order of tiers a fold dropped.
     _lossy: list[tuple[Fraction, Fraction]] = field(default_factory=list)
     _fold_above: int = 0
+    #: The summation before it fell (None: it has not fallen since the last rise).
+    _fell_from: Fraction | None = None
 
     def add(
         self, summation: Fraction, price: TierPrice | None, period: Hashable | None = None
     ) -> None:
         """A new summation reading (metered units), with the price and block period in force.
         A new block period starts the count again; a summation lower than the last (a meter
-        replaced or rolled over) is a new baseline, not consumption."""
+        replaced or rolled over) is a new baseline, not consumption, unless the next rise
+        reaches the value before the fall: then the fall was a glitch (a real meter's summation
+        falls to 0 between good readings, tests/vectors/real-meters.json) and only what lies
+        above that value is counted (zse's own rule)."""
         if period != self.period:
             self.usage, self.period, self._lossy, self._fold_above = [], period, [], 0
         tier = 0 if price is None else price.tier
@@ -134,9 +139,15 @@ class EnergyLedger:
         if price is not None:
             self.tier_prices[tier] = price
         last, self._last = self._last, summation
+        if last is not None and summation < last and self._fell_from is None:
+            self._fell_from = last
         if last is None or summation <= last:
             return
-        used = summation - last
+        fell_from, self._fell_from = self._fell_from, None
+        came_back = fell_from is not None and summation >= fell_from
+        used = summation - (fell_from if came_back and fell_from is not None else last)
+        if used <= 0:
+            return
         if self.usage and self.usage[-1][0] == tier:
             self.usage[-1] = (tier, self.usage[-1][1] + used)
         else:

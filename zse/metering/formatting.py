@@ -132,8 +132,9 @@ class Formatting:
     """A meter's Formatting attribute set (D.3.2.2.4), read once by a display.
 
     Multiplier and Divisor default to 1 (absent); the bitmaps to 0 (no digits right of the
-    point, no padding). :meth:`summation`, :meth:`demand` and :meth:`historical` apply them to
-    the attributes each governs (D.3.2.2.4.4-6).
+    point, no padding; a demand then takes the summation's digits, :meth:`demand`).
+    :meth:`summation`, :meth:`demand` and :meth:`historical` apply them to the attributes each
+    governs (D.3.2.2.4.4-6).
     """
 
     unit_of_measure: int = UnitOfMeasure.KWH
@@ -167,8 +168,15 @@ class Formatting:
         return self._reading(raw, self.summation_formatting, demand=False)
 
     def demand(self, raw: int) -> Reading:
-        """A demand (InstantaneousDemand, CurrentMaxDemand..., D.3.2.2.4.5)."""
-        return self._reading(raw, self.demand_formatting, demand=True)
+        """A demand (InstantaneousDemand, CurrentMaxDemand..., D.3.2.2.4.5). A DemandFormatting
+        of 0 (no digit at all: absent, or a GB SMETS2 meter's 0x00 beside a Divisor of 1000,
+        tests/vectors/real-meters.json) takes the digits right of the point of the
+        SummationFormatting, zse's own choice: 2547 W is shown 2.547 kW, not 2 kW."""
+        bitmap = (
+            self.demand_formatting
+            or NumberFormat.from_bitmap(self.summation_formatting).digits_right
+        )
+        return self._reading(raw, bitmap, demand=True)
 
     def historical(self, raw: int) -> Reading:
         """A historical consumption (day / week / month, intervals, D.3.2.2.4.6)."""

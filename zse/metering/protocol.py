@@ -59,6 +59,7 @@ from zse.se.ids import (
     tier_summation_attribute,
 )
 from zse.se.ids import MeteringAttribute as A
+from zse.se.types import SUMMATION_NON_VALUE
 from zse.zcl.codec import decode_command, encode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -697,7 +698,8 @@ class MeteringClientProtocol:
     ) -> dict[int, TierSummation]:
         """Each of ``tiers`` as the Read Attributes Responses to :meth:`tier_requests` carry
         it, shown as the meter's formatting says (D.3.2.2.4.4, as CurrentSummationDelivered);
-        ``None`` for a summation the meter does not hold. :class:`DecodeError` for an answer
+        ``None`` for a summation the meter does not hold or gives as the uint48 non-value
+        (:data:`~zse.se.types.SUMMATION_NON_VALUE`). :class:`DecodeError` for an answer
         that is not a Read Attributes Response or does not decode, one with a value that is
         not a number (a string, a float, an array...), or when the formatting is not known
         yet."""
@@ -715,6 +717,8 @@ class MeteringClientProtocol:
                 value = record.value.value
                 if not isinstance(value, int) or isinstance(value, bool):  # a string, a float...
                     raise DecodeError(f"the meter's 0x{record.attrid:04X} is not a number")
+                if value == SUMMATION_NON_VALUE:  # a tier the meter does not count (Frient)
+                    continue
                 values[int(record.attrid)] = formatting.summation(value)
         return {
             tier: TierSummation(
@@ -903,11 +907,23 @@ class MeteringClientProtocol:
             if not isinstance(value, int) or isinstance(value, bool):
                 LOGGER.warning("Metering 0x%04X from the meter is not a number: %r", attr, value)
                 continue
+            if attr == SUMMATION and value == SUMMATION_NON_VALUE:
+                self._unknown(value)
+                continue
             self.raw[attr] = (int(value), now, reported)
             reading = self._format(attr)
             if reading is not None:
                 events.append(reading)
         return Step(events=tuple(events))
+
+    def _unknown(self, value: int) -> None:
+        """The meter's summation is its non-value (a real meter's glitch, seen through a Glow
+        IHD: tests/vectors/real-meters.json): no longer known, not shown, no consumption."""
+        LOGGER.warning(
+            "the meter's CurrentSummationDelivered is 0x%X (no value): shown as unknown", value
+        )
+        self.raw.pop(SUMMATION, None)
+        self.readings.pop(SUMMATION, None)
 
     def _supply(
         self,

@@ -23,6 +23,7 @@ __all__ = [
     "SET_POINT_NOT_USED",
     "SIGNATURE_SIZE",
     "STANDARD_PROTOCOL_MANUFACTURER",
+    "SUMMATION_NON_VALUE",
     "SUPPLY_STATUS_NAMES",
     "TEMPERATURE_OFFSET_NOT_USED",
     "UNIT_OF_MEASURE_BCD",
@@ -277,6 +278,11 @@ class PriceAcknowledgementControl(t.bitmap8):
 
 #: UnitOfMeasure bit 7: the values are BCD rather than binary (D.3.2.2.4.1).
 UNIT_OF_MEASURE_BCD: Final = 0x80
+
+#: A summation (uint48) of all ones: the type's non-value (ZCL data types, table 2-10,
+#: "invalid number"). Real meters send it for a summation they do not know now or a tier they
+#: do not count (tests/vectors/real-meters.json): a display shows it as unknown.
+SUMMATION_NON_VALUE: Final = 0xFFFF_FFFF_FFFF
 
 
 class UnitOfMeasure(IntEnum):
