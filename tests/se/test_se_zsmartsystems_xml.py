@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import re
 import sys
-import warnings
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import zigpy.types as t
 from zigpy.zcl import Cluster
 
-import zse.clusters.key_establishment
 from tests.conftest import load_vectors
+from tests.se.ke_wire import ke_commands, layout, sample, served_suite_attribute_types
+from zse.cbke import messages as m
 from zse.drlc.wire import Drlc
 from zse.messaging.wire import Messaging
 from zse.metering.snapshot_types import (
@@ -138,20 +138,15 @@ def _words(name: str) -> str:
     return " ".join(words[:-1] if words[-1:] == ["command"] else words)
 
 
-def _key_establishment() -> type[Cluster]:
-    """zse's zigpy declaration of Key Establishment (deprecated, but declared: C.3)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return cast(type[Cluster], zse.clusters.key_establishment.KeyEstablishment)
-
-
 def _clusters() -> list[type[Cluster]]:
-    return [Price, Drlc, Metering, Messaging, Tunneling, Prepayment, _key_establishment()]
+    return [Price, Drlc, Metering, Messaging, Tunneling, Prepayment]
 
 
 def _zse_commands() -> Iterator[tuple[str, str, int, str, list[tuple[str, list[Shape]]]]]:
     """(cluster, sending side, id, name, [(field, shapes)]) of every command zse declares:
-    a server command (zigpy's name for what the server receives) is sent by the client."""
+    a server command (zigpy's name for what the server receives) is sent by the client. Key
+    Establishment's come from its hand-coded wire, :mod:`zse.cbke.messages`, as its encoders
+    lay them out (``tests.se.ke_wire``)."""
     for cluster in _clusters():
         for side, defs in (
             ("client", cluster.server_commands),
@@ -160,15 +155,25 @@ def _zse_commands() -> Iterator[tuple[str, str, int, str, list[tuple[str, list[S
             for cmd in defs.values():
                 fields = [(f.name, _zse_shapes(f.type)) for f in cmd.schema.fields]
                 yield f"0x{cluster.cluster_id:04X}", side, int(cmd.id), cmd.name, fields
+    for side, command_id, name, fields in ke_commands():
+        yield f"0x{ids.KEY_ESTABLISHMENT:04X}", side, command_id, name, fields
 
 
 def _zse_attributes() -> Iterator[tuple[str, str, int, str, int]]:
     """(cluster, side, id, name, ZCL type id) of every attribute zse declares."""
-    sides = {ids.DRLC: ("client",), ids.KEY_ESTABLISHMENT: ("client", "server")}
+    sides = {ids.DRLC: ("client",)}
     for cluster in _clusters():
         for attr in cluster.attributes.values():
             for side in sides.get(cluster.cluster_id, ("server",)):
                 yield f"0x{cluster.cluster_id:04X}", side, int(attr.id), attr.name, attr.zcl_type
+    for side, type_id in served_suite_attribute_types().items():  # as zse.cbke.service
+        yield (
+            f"0x{ids.KEY_ESTABLISHMENT:04X}",
+            side,
+            ids.KE_SUITE_ATTRIBUTE,
+            "key_establishment_suite",
+            type_id,
+        )
     for attr in PREPAYMENT_ATTRIBUTES.values():
         yield f"0x{ids.PREPAYMENT:04X}", "server", int(attr.id), attr.name, attr.zcl_type
     for time_attr, type_id in TIME_ATTRIBUTE_TYPES.items():
@@ -280,3 +285,57 @@ def test_a_changed_field_is_a_difference(monkeypatch):
 
     monkeypatch.setattr(sys.modules[__name__], "_zse_commands", narrowed)
     assert ("0x0700", "fields", "client", "0x00") in differences()
+
+
+def test_key_establishment_commands_are_the_xmls_both_ways_plus_the_clients_terminate():
+    """Every command :mod:`zse.cbke.messages` decodes is compared above (its field order and
+    widths measured on the encoders): the XML's seven, both directions. The XML lacks the
+    initiator's Terminate Key Establishment (client to server, 0x03); zse has it, as
+    Wireshark's packet-zbee-zcl-se.c (``tshark -G values``: ``zbee_zcl_se.ke.cmd.srv_rx.id``
+    0x03 'Terminate Key Establishment') and Silicon Labs' key-establishment plugin
+    (``ZCL_TERMINATE_KEY_ESTABLISHMENT_FROM_CLIENT_COMMAND_ID``) do (SE C.3.1.3.4)."""
+    ke = f"0x{ids.KEY_ESTABLISHMENT:04X}"
+    ours = {(side, cmd_id) for cid, side, cmd_id, *_ in _zse_commands() if cid == ke}
+    xml = {(c["source"], int(c["id"], 16)) for c in XML["clusters"][ke]["commands"]}
+    assert ours - xml == {("client", 0x03)}
+    assert xml <= ours
+    # the one difference left is the XML's name for Confirm Key Data Response (recorded)
+    assert {key for key in differences() if key[0] == ke} == {(ke, "name", "server", "0x02")}
+
+
+@pytest.mark.parametrize(
+    ("suite", "sizes"),
+    [
+        (1, {"identity": 48, "ephemeral_data": 22, "mac": 16, "initiate": 52, "terminate": 4}),
+        (2, {"identity": 74, "ephemeral_data": 37, "mac": 16, "initiate": 78, "terminate": 4}),
+    ],
+    ids=["suite1", "suite2"],
+)
+def test_key_establishment_sizes_per_suite(suite, sizes):
+    """The octet fields the XML leaves open (RAW_OCTET), per suite, as Silicon Labs'
+    key-establishment.h sizes them (``EM_AF_KE_INITIATE_SIZE`` 2+1+1+48 and its 283k1 form
+    2+1+1+74, ``EMBER_PUBLIC_KEY_SIZE`` 22 / ``EMBER_PUBLIC_KEY_283K1_SIZE`` 37,
+    ``EMBER_SMAC_SIZE`` 16, ``EM_AF_KE_TERMINATE_SIZE`` 4): the certificate (SE C.4.2.1 /
+    C.4.2.2), the compressed ephemeral point, the MAC; both directions alike."""
+    for table in (m.CLIENT_COMMANDS, m.SERVER_COMMANDS):
+        found: dict[str, int] = {}
+        for cls in table.values():
+            message = sample(cls, suite)
+            for name, _, size in layout(message):
+                if name in sizes:
+                    found[name] = size
+            key = "initiate" if name == "identity" else "terminate" if name == "suite" else None
+            if key is not None:
+                found[key] = len(message.encode())
+        assert found == sizes
+
+
+def test_the_key_establishment_suite_attribute_is_an_enum16_on_both_sides():
+    """KeyEstablishmentSuite (0x0000, SE C.3.1.2.1 / C.3.2.1.1) is read as enum16 (0x31): the
+    XML says ENUMERATION_16_BIT; DSR ZBOSS's zboss_api_zse.h declares it
+    ``ZB_ZCL_ATTR_TYPE_16BIT_ENUM`` ('16-bit Enumeration', citing SE C.3.1.2.2.1 and the values
+    table C-4: bit 0 suite 1, bit 1 suite 2); Silicon Labs' key-establishment.c writes both
+    sides with ``ZCL_ENUM16_ATTRIBUTE_TYPE`` while using the value as a mask of suites.
+    Wireshark reads the type from the frame (``zbee_zcl_se.ke.attr.suite`` is FT_UINT16 with
+    the suite names), so it does not decide. zse served map16 (0x19)."""
+    assert served_suite_attribute_types() == {"server": 0x31, "client": 0x31}

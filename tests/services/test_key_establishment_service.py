@@ -272,8 +272,20 @@ async def test_the_initiator_serves_its_client_key_establishment_suite_attribute
         credentials=[CA.issue(eui64_bytes(device.ieee), s) for s in (SUITE1, SUITE2)],
         install_key=install_on_device(device),
     )
-    # attribute 0x0000, SUCCESS, map16 (0x19), suites 1 and 2 (bits 0 and 1)
-    assert await read_suite_attribute(se, device, client=True) == bytes.fromhex("000000190300")
+    # attribute 0x0000, SUCCESS, enum16 (0x31, as the XML, ZBOSS and Silicon Labs type it:
+    # tests/se/test_se_zsmartsystems_xml.py), suites 1 and 2 (bits 0 and 1)
+    assert await read_suite_attribute(se, device, client=True) == bytes.fromhex("000000310300")
+    # and the ESI's server attribute, as the device reads it
+    server = await device.endpoints[1].request(
+        0x0000,
+        SE_ENDPOINT_ID,
+        KEY_EST,
+        foundation.GeneralCommand.Read_Attributes,
+        b"\x00\x00",
+        cluster_specific=False,
+        encrypt=False,
+    )
+    assert bytes(server.payload) == bytes.fromhex("000000310300")
     # the device runs no Key Establishment server: it has no server attribute to answer
     assert await read_suite_attribute(se, device, client=False) == bytes.fromhex("000086")
     # a client attribute is read-only (ZCL 2.5.3.3)
@@ -282,7 +294,7 @@ async def test_the_initiator_serves_its_client_key_establishment_suite_attribute
         1,
         KEY_EST,
         foundation.GeneralCommand.Write_Attributes,
-        bytes.fromhex("0000190100"),
+        bytes.fromhex("0000310100"),  # attribute 0x0000, enum16, 1
         cluster_specific=False,
         direction=DIRECTIONS[True],
         encrypt=False,

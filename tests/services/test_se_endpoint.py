@@ -129,7 +129,7 @@ async def test_policy_can_be_relaxed_for_a_bench():
 
 async def test_unknown_command_gets_a_default_response_and_read_attributes_is_answered():
     _, _, se, device = await network(4)
-    se.set_attribute(KEY_EST, 0x0000, 0x0001, type_id=0x19)  # KeyEstablishmentSuite, map16
+    se.set_attribute(KEY_EST, 0x0000, 0x0001, type_id=0x31)  # KeyEstablishmentSuite, enum16
     endpoint = device.endpoints[1]
     reply = await endpoint.request(0x0000, SE_ENDPOINT_ID, MESSAGING, 0x00, encrypt=True)
     assert reply.command_id == foundation.GeneralCommand.Default_Response

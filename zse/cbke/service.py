@@ -36,6 +36,7 @@ from zse.cbke.machine import Established, Initiator, Step, Terminated
 from zse.cbke.messages import CLIENT_COMMANDS, TerminateKeyEstablishment, TerminateStatus
 from zse.errors import ZseError
 from zse.se.ids import KE_SUITE_ATTRIBUTE, KEY_ESTABLISHMENT
+from zse.se.types import KEY_ESTABLISHMENT_SUITE_TYPE
 from zse.zcl.endpoint import ZclPort
 from zse.zcl.events import EventStream
 from zse.zcl.timer import Timer
@@ -58,7 +59,7 @@ __all__ = [
 LOGGER = logging.getLogger(__name__)
 
 _SUITE_ATTRIBUTE = KE_SUITE_ATTRIBUTE
-_MAP16 = 0x19
+_ENUM16 = KEY_ESTABLISHMENT_SUITE_TYPE
 
 KeyInstaller = Callable[[t.EUI64, bytes], "Awaitable[None] | None"]
 #: Whether the server runs Key Establishment with a partner (by its EUI-64): the ESI's
@@ -246,7 +247,7 @@ class KeyEstablishmentServer:
     def start(self) -> None:
         """Publish the KeyEstablishmentSuite attribute and serve the cluster."""
         self.endpoint.set_attribute(
-            KEY_ESTABLISHMENT, _SUITE_ATTRIBUTE, self.core.supported_suites, type_id=_MAP16
+            KEY_ESTABLISHMENT, _SUITE_ATTRIBUTE, self.core.supported_suites, type_id=_ENUM16
         )
         self._remove = self.endpoint.add_handler(KEY_ESTABLISHMENT, self._on_message)
         self._timer.start()
@@ -325,10 +326,12 @@ class KeyEstablishmentServer:
 
 def publish_client_suites(endpoint: ZclPort, suites: int) -> None:
     """Serve the Key Establishment client's KeyEstablishmentSuite attribute (SE C.3.2.1.1,
-    0x0000, map16, read-only) on ``endpoint``: what a Read Attributes sent server to client
+    0x0000, enum16, read-only) on ``endpoint``: what a Read Attributes sent server to client
     answers. :func:`establish_key` calls it; a device that is a Key Establishment client may
     call it at start, before its first exchange."""
-    endpoint.set_attribute(KEY_ESTABLISHMENT, _SUITE_ATTRIBUTE, suites, type_id=_MAP16, client=True)
+    endpoint.set_attribute(
+        KEY_ESTABLISHMENT, _SUITE_ATTRIBUTE, suites, type_id=_ENUM16, client=True
+    )
 
 
 async def establish_key(
@@ -615,13 +618,13 @@ async def _read_suites(endpoint: ZclPort, nwk: int, ep: int) -> int:
 
 
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
-#: The types a 16-bit suite value comes as: map16 (zse), enum16 (SE 1.0's Table C-3), uint16
-#: and data16 from lenient stacks.
-_SIXTEEN_BITS = frozenset({_MAP16, 0x31, 0x21, 0x09})
+#: The types a 16-bit suite value comes as: enum16 (zse, SE Table C-3, ZBOSS, Silicon Labs),
+#: map16 (earlier zse releases), uint16 and data16 from lenient stacks.
+_SIXTEEN_BITS = frozenset({_ENUM16, 0x19, 0x21, 0x09})
 
 
 def suites_from_read_response(payload: bytes) -> int | None:
-    """The KeyEstablishmentSuite value (a 16-bit map, SE C.3.1.2.1) in a Read Attributes
+    """The KeyEstablishmentSuite value (a mask of suites, SE C.3.1.2.1) in a Read Attributes
     Response payload (ZCL 2.5.2), or None for anything else: another attribute, a failed
     read, another data type, or bytes that do not decode."""
     schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema

@@ -24,7 +24,7 @@ from zse.se.ids import (
     KeyEstablishmentClientCommand,
     KeyEstablishmentServerCommand,
 )
-from zse.se.types import KeyEstablishmentSuite
+from zse.se.types import KEY_ESTABLISHMENT_SUITE_TYPE, KeyEstablishmentSuite
 from zse.zcl._defs import attribute, cluster_id, command
 
 __all__ = ["KeyEstablishment"]  # noqa: F822 (module __getattr__, deprecated)
@@ -65,9 +65,11 @@ class _KeyEstablishment(Cluster):
     _skip_registry = True
 
     class AttributeDefs(BaseAttributeDefs):
-        """KeyEstablishmentSuite, on both sides (C.3.1.1.1, C.3.2.1.1)."""
+        """KeyEstablishmentSuite, on both sides (C.3.1.1.1, C.3.2.1.1): enum16 on the air."""
 
-        key_establishment_suite: Final = attribute(KE_SUITE_ATTRIBUTE, KeyEstablishmentSuite, "r")
+        key_establishment_suite: Final = attribute(
+            KE_SUITE_ATTRIBUTE, KeyEstablishmentSuite, "r", KEY_ESTABLISHMENT_SUITE_TYPE
+        )
 
     class ServerCommandDefs(BaseCommandDefs):
         """Commands the responder (server) receives from the initiator (C.3.1.3)."""

@@ -20,6 +20,7 @@ __all__ = [
     "AVERAGE_LOAD_ADJUSTMENT_NOT_USED",
     "DEFAULT_CLOSE_TUNNEL_TIMEOUT",
     "DUTY_CYCLE_NOT_USED",
+    "KEY_ESTABLISHMENT_SUITE_TYPE",
     "SET_POINT_NOT_USED",
     "SIGNATURE_SIZE",
     "STANDARD_PROTOCOL_MANUFACTURER",
@@ -381,10 +382,21 @@ class CalorificValueUnit(t.enum8):
 
 
 class KeyEstablishmentSuite(t.bitmap16):
-    """Key establishment suites (C.3.1.1.1, C.3.2.1.1): a bitmap of supported suites."""
+    """Key establishment suites (C.3.1.1.1, C.3.2.1.1): the suites supported, one bit each
+    (values table C-4, as DSR ZBOSS's ``KEC_CS1``/``KEC_CS2`` and Silicon Labs' plugin use
+    it). The attribute that holds it is typed enum16 on the air:
+    :data:`KEY_ESTABLISHMENT_SUITE_TYPE`."""
 
     CBKE_ECMQV_163k1 = 1 << 0
     CBKE_ECMQV_283k1 = 1 << 1
+
+
+#: The ZCL data type of the KeyEstablishmentSuite attribute (both sides): enum16 (0x31), as
+#: zsmartsystems' XML (ENUMERATION_16_BIT), DSR ZBOSS's zboss_api_zse.h
+#: (``ZB_ZCL_ATTR_TYPE_16BIT_ENUM``, '16-bit Enumeration', citing SE C.3.1.2.2.1) and Silicon
+#: Labs' key-establishment.c (``ZCL_ENUM16_ATTRIBUTE_TYPE``) declare it, though its value is a
+#: mask of suites. Earlier zse releases served map16 (0x19).
+KEY_ESTABLISHMENT_SUITE_TYPE: Final = 0x31
 
 
 class TerminateStatus(IntEnum):
