@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.oracles import require
@@ -41,12 +41,17 @@ class Dissected:
 
     fields: list[tuple[str, str, str]]
     malformed: bool
+    #: Each field's name and full label (``showname``), in order.
+    labels: list[tuple[str, str]] = field(default_factory=list)
 
     def show(self, name: str) -> list[str]:
         return [show for field, show, _ in self.fields if field == name]
 
     def raw(self, name: str) -> list[str]:
         return [value for field, _, value in self.fields if field == name]
+
+    def label(self, name: str) -> list[str]:
+        return [label for field, label in self.labels if field == name]
 
 
 def tshark() -> str:
@@ -74,5 +79,6 @@ def dissect(frames: list[bytes], tmp_path: Path, options: Sequence[str] = ()) ->
         malformed = any(
             name.startswith("_ws.malformed") or name == "_ws.expert" for name, _, _ in fields
         )
-        packets.append(Dissected(fields, malformed))
+        labels = [(f.get("name", ""), f.get("showname", "")) for f in packet.iter("field")]
+        packets.append(Dissected(fields, malformed, labels))
     return packets

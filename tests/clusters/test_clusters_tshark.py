@@ -2,7 +2,8 @@
 
 Each case builds a command from ``zse.clusters``, puts it on the air (MAC/NWK/APS/ZCL) and
 checks that ``tshark`` finds the same field values, with no malformed or expert-flagged packet.
-Short (SE 1.0) and long (later trailers) forms are both covered.
+Short (SE 1.0) and long (later trailers) forms are both covered. Key Establishment, whose
+wire is hand-coded (``zse.cbke.messages``), has its own: ``tests/cbke/test_cbke_wire_tshark.py``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ from typing import Any
 import pytest
 
 from tests.clusters.se_frames import air_frame, dissect, zcl_frame
-from tests.conftest import load_vectors
 from tests.price.test_price_tiers import tiered
-from zse.cbke import messages as m
 from zse.drlc.wire import Drlc
 from zse.messaging.wire import Messaging
 from zse.price.wire import Price, TierLabel
-from zse.se.ids import KEY_ESTABLISHMENT
 from zse.se.types import (
     BlockPeriodControl,
     BlockPeriodDurationType,
@@ -31,7 +29,6 @@ from zse.se.types import (
     EventControl,
     EventStatus,
     ExtendedMessageControl,
-    KeyEstablishmentSuite,
     MessageConfirmationControl,
     MessageControl,
     MessageImportance,
@@ -39,17 +36,8 @@ from zse.se.types import (
     SignatureType,
     TariffResolutionPeriod,
     TariffType,
-    TerminateStatus,
 )
 from zse.zcl.codec import encode_command
-
-CBKE = load_vectors("cbke-suite1.json")
-CERT_U = bytes.fromhex(CBKE["initiator_U"]["certificate"])
-CERT_V = bytes.fromhex(CBKE["responder_V"]["certificate"])
-QEU = bytes.fromhex(CBKE["initiator_U"]["ephemeral_public"])
-QEV = bytes.fromhex(CBKE["responder_V"]["ephemeral_public"])
-MACU = bytes.fromhex(CBKE["MACU"])
-MACV = bytes.fromhex(CBKE["MACV"])
 
 CONTROL = MessageControl(
     transmission=MessageTransmission.Normal_and_Anonymous_InterPAN,
@@ -78,16 +66,6 @@ class Case:
 
 def case(cluster, command, from_server, kwargs, show=None, raw=None) -> Case:
     return Case(cluster, command, from_server, kwargs, show or {}, raw or {})
-
-
-#: Key Establishment has no zigpy cluster: its wire is zse.cbke.messages.
-class KE_WIRE:  # noqa: N801
-    cluster_id = KEY_ESTABLISHMENT
-    name = "Key Establishment"
-
-
-def ke_case(message: m.Message, from_server: bool, show, raw=None) -> Case:
-    return Case(KE_WIRE, type(message).__name__, from_server, {"message": message}, show, raw or {})
 
 
 DISPLAY = {
@@ -885,91 +863,6 @@ CASES = [
         {"zbee_zcl_se.price.latest_end_time": le(0x2F000800, 4)},
     ),
     case(Price, "get_currency_conversion", False, {}, {"zbee_zcl_se.price.cmd.srv_rx.id": 0x0F}),
-    # Key Establishment (SE C.3), from its single wire zse.cbke.messages, with the Annex C.5
-    # certificates and keys
-    ke_case(
-        m.InitiateKeyEstablishmentRequest(
-            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
-            ephemeral_data_generate_time=3,
-            confirm_key_generate_time=6,
-            identity=CERT_U,
-        ),
-        False,
-        {
-            "zbee_zcl_se.ke.cmd.srv_rx.id": 0x00,
-            "zbee_zcl_se.ke.attr.suite": 1,
-            "zbee_zcl_se.ke.init.ephemeral.time": 3,
-            "zbee_zcl_se.ke.init.confirm.time": 6,
-        },
-        {
-            "zbee_zcl_se.ke.cert.reconst": CERT_U[:22].hex(),
-            "zbee_zcl_se.ke.cert.subject": CERT_U[22:30].hex(),
-            "zbee_zcl_se.ke.cert.issuer": CERT_U[30:38].hex(),
-            "zbee_zcl_se.ke.cert.profile": CERT_U[38:48].hex(),
-        },
-    ),
-    ke_case(
-        m.InitiateKeyEstablishmentResponse(
-            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
-            ephemeral_data_generate_time=3,
-            confirm_key_generate_time=6,
-            identity=CERT_V,
-        ),
-        True,
-        {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x00, "zbee_zcl_se.ke.attr.suite": 1},
-        {"zbee_zcl_se.ke.cert.subject": CERT_V[22:30].hex()},
-    ),
-    ke_case(
-        m.EphemeralDataRequest(ephemeral_data=QEU),
-        False,
-        {"zbee_zcl_se.ke.cmd.srv_rx.id": 0x01},
-        {"zbee_zcl_se.ke.qeu": QEU.hex()},
-    ),
-    ke_case(
-        m.EphemeralDataResponse(ephemeral_data=QEV),
-        True,
-        {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x01},
-        {"zbee_zcl_se.ke.qev": QEV.hex()},
-    ),
-    ke_case(
-        m.ConfirmKeyDataRequest(mac=MACU),
-        False,
-        {"zbee_zcl_se.ke.cmd.srv_rx.id": 0x02},
-        {"zbee_zcl_se.ke.macu": MACU.hex()},
-    ),
-    ke_case(
-        m.ConfirmKeyDataResponse(mac=MACV),
-        True,
-        {"zbee_zcl_se.ke.cmd.srv_tx.id": 0x02},
-        {"zbee_zcl_se.ke.macv": MACV.hex()},
-    ),
-    ke_case(
-        m.TerminateKeyEstablishment(
-            status=TerminateStatus.UNKNOWN_ISSUER,
-            wait_time=30,
-            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
-        ),
-        True,
-        {
-            "zbee_zcl_se.ke.cmd.srv_tx.id": 0x03,
-            "zbee_zcl_se.ke.terminate.status": 1,
-            "zbee_zcl_se.ke.terminate.wait.time": 30,
-            "zbee_zcl_se.ke.attr.suite": 1,
-        },
-    ),
-    ke_case(
-        m.TerminateKeyEstablishment(
-            status=TerminateStatus.BAD_MESSAGE,
-            wait_time=5,
-            suite=KeyEstablishmentSuite.CBKE_ECMQV_163k1,
-        ),
-        False,
-        {
-            "zbee_zcl_se.ke.cmd.srv_rx.id": 0x03,
-            "zbee_zcl_se.ke.terminate.status": 3,
-            "zbee_zcl_se.ke.terminate.wait.time": 5,
-        },
-    ),
     # Publish Price with every SE 1.2 trailer (D.4.2.4.1.1.20-24), from a PriceEvent of tier
     # 20 of 48: distinct values, so a field read in another order or place shows
     case(
@@ -994,9 +887,6 @@ CASES = [
 
 
 def encode(c: Case) -> tuple[int, bytes]:
-    if c.cluster is KE_WIRE:
-        message = c.kwargs["message"]
-        return message.command_id, message.encode()
     defs = c.cluster.ClientCommandDefs if c.from_server else c.cluster.ServerCommandDefs
     definition = getattr(defs, c.command)
     return definition.id, encode_command(definition.schema(**c.kwargs))
@@ -1022,10 +912,6 @@ def test_every_command_definition_is_covered():
         for defs in (cluster.ServerCommandDefs, cluster.ClientCommandDefs):
             for definition in defs:
                 assert (cluster, definition.name) in covered, (cluster.name, definition.name)
-    ke = {(c.command, c.from_server) for c in CASES if c.cluster is KE_WIRE}
-    for from_server, table in ((False, m.CLIENT_COMMANDS), (True, m.SERVER_COMMANDS)):
-        for cls in table.values():
-            assert (cls.__name__, from_server) in ke, (cls.__name__, from_server)
 
 
 @pytest.mark.oracle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import zigpy.types as t
@@ -244,6 +245,20 @@ async def test_busy_server_answers_no_resources_and_the_device_retries_after_the
     assert app.get_link_key(loser.ieee) == established.key_data
 
 
+async def read_esi_suite_attribute(endpoint: Any, **options: Any) -> Any:
+    """A device's ``endpoint`` reads the ESI's (coordinator, SE endpoint) server
+    KeyEstablishmentSuite attribute; ``options``: the request's (``encrypt``)."""
+    return await endpoint.request(
+        0x0000,
+        SE_ENDPOINT_ID,
+        KEY_EST,
+        foundation.GeneralCommand.Read_Attributes,
+        b"\x00\x00",
+        cluster_specific=False,
+        **options,
+    )
+
+
 async def read_suite_attribute(se: SeEndpoint, device: SimDevice, *, client: bool) -> bytes:
     """The ESI reads attribute 0x0000 of the device's Key Establishment: the client's
     attribute with a Read Attributes sent server to client, else the server's (ZCL 2.4.1.1.3)."""
@@ -276,15 +291,7 @@ async def test_the_initiator_serves_its_client_key_establishment_suite_attribute
     # tests/se/test_se_zsmartsystems_xml.py), suites 1 and 2 (bits 0 and 1)
     assert await read_suite_attribute(se, device, client=True) == bytes.fromhex("000000310300")
     # and the ESI's server attribute, as the device reads it
-    server = await device.endpoints[1].request(
-        0x0000,
-        SE_ENDPOINT_ID,
-        KEY_EST,
-        foundation.GeneralCommand.Read_Attributes,
-        b"\x00\x00",
-        cluster_specific=False,
-        encrypt=False,
-    )
+    server = await read_esi_suite_attribute(device.endpoints[1], encrypt=False)
     assert bytes(server.payload) == bytes.fromhex("000000310300")
     # the device runs no Key Establishment server: it has no server attribute to answer
     assert await read_suite_attribute(se, device, client=False) == bytes.fromhex("000086")

@@ -8,6 +8,7 @@ import pytest
 import zigpy.types as t
 from zigpy.zcl import foundation
 
+from tests.services.test_key_establishment_service import read_esi_suite_attribute
 from zse.installcode import InstallCode
 from zse.price.wire import Price
 from zse.sim import Air, SimControllerApplication, SimDevice
@@ -134,14 +135,7 @@ async def test_unknown_command_gets_a_default_response_and_read_attributes_is_an
     reply = await endpoint.request(0x0000, SE_ENDPOINT_ID, MESSAGING, 0x00, encrypt=True)
     assert reply.command_id == foundation.GeneralCommand.Default_Response
     assert reply.payload == bytes((0x00, foundation.Status.UNSUP_CLUSTER_COMMAND))
-    reply = await endpoint.request(
-        0x0000,
-        SE_ENDPOINT_ID,
-        KEY_EST,
-        foundation.GeneralCommand.Read_Attributes,
-        b"\x00\x00",
-        cluster_specific=False,
-    )
+    reply = await read_esi_suite_attribute(endpoint)
     records, _ = foundation.GENERAL_COMMANDS[
         foundation.GeneralCommand.Read_Attributes_rsp
     ].schema.deserialize(reply.payload)
