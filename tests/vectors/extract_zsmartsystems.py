@@ -4,7 +4,8 @@
 Usage: ``python tests/vectors/extract_zsmartsystems.py GIT_DIR [COMMIT]``, where ``GIT_DIR`` is
 a clone (or bare mirror) of the repository. Only facts are kept (cluster, command and attribute
 ids, directions, field and attribute names and data types), never the files' descriptions:
-the XML is EPL-1.0. The ``known_errors`` member of an existing JSON is carried over unchanged.
+the XML is EPL-1.0. The ``known_errors`` and ``settled`` members of an existing JSON are carried
+over unchanged.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def main(git_dir: str, commit: str = "HEAD") -> None:
             cid: cluster_facts(show(f"{RESOURCES}/{name}")) for cid, name in FILES.items()
         },
         "known_errors": old.get("known_errors", []),
+        "settled": old.get("settled", []),
     }
     OUT.write_text(dump(data))
 
