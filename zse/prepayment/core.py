@@ -35,7 +35,15 @@ cents), as the Prepayment attributes carry them (int32 / uint32 on the wire).
   week; month and quarter as 30 and 91 days) when the account is fed a later ``now``, or by
   percentage (whole percent of each top-up); each collection goes to the debt log
   (:data:`MAX_DEBT_LOG` newest). Catch-up recovery is not done (refused INVALID_FIELD by the
-  protocol), nor the alarms or the historical cost consumption set.
+  protocol).
+- **Historical cost consumption** (D.7.2.2.6): what consumption charged (account units) is
+  counted by the meter's local day, week (from Monday) and month (``local``: UTC to local
+  ZigBee time; from midnight, the Historical Freeze Time zse serves), the
+  :data:`COST_DAYS`, :data:`COST_WEEKS` and :data:`COST_MONTHS` newest kept, and read by
+  their distance from ``now`` (:meth:`PrepayAccount.cost_consumption`), so a day that turned
+  while nothing was charged reads as it is, never stale.
+- **Alarms** (D.7.2.2.5): :meth:`PrepayAccount.alarm_status` (table D-138) from the state
+  at ``now``; the three alarm masks kept as written (zse sends no Alarms cluster alarm).
 - **The utility's commands at their time** (:meth:`PrepayAccount.schedule`): Change Payment
   Mode, Set Maximum Credit Limit and Set Overall Debt Cap at their Implementation Date/Time,
   Emergency Credit Setup and Credit Adjustment at their Start Time: kept pending (bounded,
@@ -61,6 +69,7 @@ table, the friendly credit bitmap Exegin's and zsmartsystems' (facts only, nothi
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -88,12 +97,14 @@ from zse.records import (
 )
 from zse.schedule import CANCEL, NOW, ScheduleFull, take_due
 from zse.schedule import schedule as _schedule
+from zse.se.ids import COST_CONSUMPTION_PERIODS
 from zse.se.prepay import (
     CreditStatus,
     DebtCreditStatus,
     DebtRecoveryFrequency,
     DebtRecoveryMethod,
     PaymentControlConfiguration,
+    PrepaymentAlarmStatus,
     SnapshotCause,
     TopUpResult,
     mask_code,
@@ -101,6 +112,7 @@ from zse.se.prepay import (
 from zse.se.types import UNIT_OF_MEASURE_BCD
 
 __all__ = [
+    "ALARM_MASKS",
     "CANCEL",
     "MAX_ADJUSTED",
     "MAX_CODE_LENGTH",
@@ -120,6 +132,7 @@ __all__ = [
     "FriendlyCredit",
     "FriendlyCreditEnded",
     "FriendlyCreditStarted",
+    "LocalTime",
     "LowCredit",
     "PendingFull",
     "PrepayAccount",
@@ -142,6 +155,23 @@ __all__ = [
     "event_record",
     "unit_price",
 ]
+
+#: The Alarms set's masks (D.7.2.2.5.2-4): generic, switch, event; every alarm enabled until
+#: written (zse's choice: no source gives a default).
+ALARM_MASKS: Final = ("generic", "switch", "event")
+_ALL_ALARMS: Final = 0xFFFF
+#: What Remaining Friendly Credit Time (uint16, minutes) and Next Friendly Credit Period
+#: (UTCTime) say when no time is known (ZCL's invalid values).
+_NO_MINUTES: Final = 0xFFFF
+_NO_TIME: Final = 0xFFFFFFFF
+#: Calendar changes :meth:`PrepayAccount.friendly_times` follows to find the next period.
+_FRIENDLY_LOOK: Final = 16
+_UINT48_MAX: Final = (1 << 48) - 1
+#: The ZigBee epoch's date: day keys are its ordinal plus local days since.
+_EPOCH_ORDINAL: Final = _dt.date(2000, 1, 1).toordinal()
+
+#: A meter's local time (ZigBee seconds) at a UTC instant (ZigBee seconds).
+LocalTime = Callable[[int], int]
 
 #: Top-ups kept for Get Top Up Log and the Top-up attribute set, newest first.
 MAX_TOP_UP_LOG: Final = 30
@@ -304,6 +334,10 @@ class PrepayConfig:
     only), ``currency_digits``: the digits after the point of an account unit.
     ``friendly_credit``: the supply is not interrupted while the Friendly Credit calendar
     says friendly credit is on (off by default; :class:`FriendlyCredit`).
+    ``friendly_credit_warning``: Friendly Credit Warning (D.7.2.2.1.13), minutes before a
+    friendly credit period's end when the Friendly Credit Period End Warning alarm is set
+    (default 60, the hour DSR ZBOSS's Prepayment header gives). ``currency``: the ISO 4217
+    code the Historical Cost Consumption set's Currency serves (0: not served).
     """
 
     initial_credit: int = 0
@@ -320,6 +354,8 @@ class PrepayConfig:
         | PaymentControlConfiguration.Credit_Display_Enabled
     )
     friendly_credit: bool = False
+    friendly_credit_warning: int = 60
+    currency: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.friendly_credit, bool):
@@ -337,6 +373,8 @@ class PrepayConfig:
             "cut_off_value": _INT32,
             "currency_digits": (0, 6),
             "payment_control": (0, 0xFFFF),
+            "friendly_credit_warning": (0, 0xFF),
+            "currency": (0, 0xFFFF),
         }.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -622,6 +660,9 @@ _SHAPE = Fields(
         "friendly": TupleOf(BOOL, Opt(INT)),
         "adjusted": ListOf(TupleOf(INT, INT)),
         "adjusted_floor": ListOf(TupleOf(INT, INT)),
+        "alarm_masks": ListOf(INT),
+        "top_up_alarm": INT,
+        "cost": MapOf(ListOf(TupleOf(INT, INT))),
     },
 )
 
@@ -635,7 +676,9 @@ def unit_price(price: int, trailing_digit: int, currency_digits: int) -> Fractio
 class PrepayAccount:
     """The meter's prepay account. ``validator``: the application's check of a top-up code
     (default: :attr:`registered`, codes the operator registered); ``friendly_calendar``:
-    what the Friendly Credit calendar says (used when ``config.friendly_credit``)."""
+    what the Friendly Credit calendar says (used when ``config.friendly_credit``);
+    ``local``: the meter's local time at an instant (default: UTC), whose midnights bound the
+    historical cost consumption's days."""
 
     def __init__(
         self,
@@ -643,9 +686,20 @@ class PrepayAccount:
         *,
         validator: Validator | None = None,
         friendly_calendar: FriendlyCalendar | None = None,
+        local: LocalTime | None = None,
     ) -> None:
         self.config = config
         self.friendly_calendar = friendly_calendar
+        #: The meter's local time at a UTC instant (the historical cost consumption's days).
+        self.local: LocalTime = local if local is not None else _same_time
+        #: The Alarms set's masks by :data:`ALARM_MASKS` name, as written.
+        self.alarm_masks: dict[str, int] = dict.fromkeys(ALARM_MASKS, _ALL_ALARMS)
+        #: The top-up code alarms (table D-138 bits 1-3) of the last top-up refused; an
+        #: accepted top-up clears them.
+        self.top_up_alarm = 0
+        #: Cost of consumption charged by period ("day", "week", "month") and local period
+        #: key (:func:`_period_key`), the newest of each kept.
+        self.cost: dict[str, dict[int, int]] = {period: {} for period in COST_CONSUMPTION_PERIODS}
         #: The utility's commands waiting for their time, by time then issuer event id.
         self.pending: list[Scheduled] = []
         #: The issues (provider id, issuer event id) of the credit adjustments applied, the
@@ -803,6 +857,88 @@ class PrepayAccount:
             times.append(self.friendly_until)
         return min(times, default=None)
 
+    # -- the Alarms set and the friendly credit attributes (D.7.2.2.5, D.7.2.2.1.13-17) --------
+
+    def friendly_times(self, now: int) -> tuple[int, int]:
+        """Remaining Friendly Credit Time (minutes left, rounded up, of the friendly credit
+        period the calendar says is on at ``now``; 0 outside one; 0xFFFF: no end known) and
+        Next Friendly Credit Period (when the next period after ``now`` starts, UTC;
+        0xFFFFFFFF: none known), read from the calendar at ``now``."""
+        reading = self.friendly_calendar(now) if self.friendly_calendar is not None else None
+        if reading is None:
+            return 0, _NO_TIME
+        remaining = 0
+        if reading.enabled:
+            left = None if reading.changes_at is None else reading.changes_at - now
+            remaining = _NO_MINUTES if left is None else min(-(-left // 60), _NO_MINUTES - 1)
+        at = reading.changes_at
+        for _ in range(_FRIENDLY_LOOK):  # the next change to "on" after this period
+            if at is None or self.friendly_calendar is None:
+                break
+            later = self.friendly_calendar(at)
+            if later is None:
+                break
+            if later.enabled:
+                return remaining, at
+            at = later.changes_at
+        return remaining, _NO_TIME
+
+    def alarm_status(self, now: int) -> PrepaymentAlarmStatus:
+        """Prepayment Alarm Status (table D-138) at ``now``: Low Credit Warning (credit at or
+        under the low credit warning level), the top-up code alarms of the last top-up
+        refused, Friendly Credit In Use and its Period End Warning (within
+        ``friendly_credit_warning`` minutes of the period's end), Emergency Credit Available
+        and Disconnected Supply Due To Credit. The bits zse cannot know (tamper, attacks,
+        the HES, a valve or contactor fault) are never set."""
+        bits = self.top_up_alarm
+        if self.credit <= self.low_credit_warning_level:
+            bits |= PrepaymentAlarmStatus.Low_Credit_Warning
+        if self.friendly_in_use:
+            bits |= PrepaymentAlarmStatus.Friendly_Credit_In_Use
+            remaining, _ = self.friendly_times(now)
+            if remaining <= self.config.friendly_credit_warning:
+                bits |= PrepaymentAlarmStatus.Friendly_Credit_Period_End_Warning
+        if self.emergency_available:
+            bits |= PrepaymentAlarmStatus.Emergency_Credit_Available
+        if self.interrupted:
+            bits |= PrepaymentAlarmStatus.Disconnected_Supply_Due_To_Credit
+        return PrepaymentAlarmStatus(bits)  # type: ignore[no-untyped-call]
+
+    def set_alarm_mask(self, which: str, value: int) -> None:
+        """Keep a written alarm mask (``which``: one of :data:`ALARM_MASKS`)."""
+        if which not in self.alarm_masks or not 0 <= value <= _ALL_ALARMS:
+            raise PrepayError(f"no {which} alarm mask of {quoted(value)}")
+        self.alarm_masks[which] = value
+
+    # -- the Historical Cost Consumption set (D.7.2.2.6) -------------------------------------
+
+    def _count_cost(self, amount: int, now: int) -> None:
+        """Count ``amount`` charged at ``now`` in its local day, week and month."""
+        if amount <= 0:
+            return
+        local = self.local(now)
+        for period, most in COST_CONSUMPTION_PERIODS.items():
+            held = self.cost[period]
+            key = _period_key(period, local)
+            held[key] = held.get(key, 0) + amount
+            for old in sorted(held)[: -(most + 1)]:
+                del held[old]
+
+    def cost_consumption(self, now: int) -> dict[str, list[int]]:
+        """By period ("day", "week", "month"): the cost of consumption charged in the current
+        one at ``now`` (local time), then in each previous one (days 1-8, weeks 1-5, months
+        1-13), in account units, within what uint48 holds."""
+        local = self.local(now)
+        out: dict[str, list[int]] = {}
+        for period, most in COST_CONSUMPTION_PERIODS.items():
+            current = _period_key(period, local)
+            step = 7 if period == "week" else 1
+            held = self.cost[period]
+            out[period] = [
+                min(held.get(current - step * back, 0), _UINT48_MAX) for back in range(most + 1)
+            ]
+        return out
+
     # -- consumption and debt recovery -------------------------------------------------------
 
     def consume(self, energy: Fraction, price: Fraction, now: int) -> list[PrepayEvent]:
@@ -815,6 +951,7 @@ class PrepayAccount:
         whole = int(self._carry)  # floor: the carry stays in [0, 1)
         self._carry -= whole
         self._charge(whole)
+        self._count_cost(whole, now)
         self.credit_time = max(self.credit_time, now)
         self._recover_by_time(now, events)
         self._update_flags(now, events)
@@ -921,7 +1058,9 @@ class PrepayAccount:
 
         verdict = self._verdict(code)
         if isinstance(verdict, TopUpResult):
+            self.top_up_alarm = _top_up_alarm(code, verdict)
             return refuse(verdict)
+        self.top_up_alarm = 0
         amount = verdict
         was_interrupted = self.interrupted
         events: list[PrepayEvent] = []
@@ -1266,6 +1405,12 @@ class PrepayAccount:
             "friendly": [self.friendly_in_use, self.friendly_until],
             "adjusted": [list(issue) for issue in self.adjusted],
             "adjusted_floor": [list(item) for item in sorted(self.adjusted_floor.items())],
+            "alarm_masks": [self.alarm_masks[name] for name in ALARM_MASKS],
+            "top_up_alarm": self.top_up_alarm,
+            "cost": {
+                period: [list(item) for item in sorted(held.items())]
+                for period, held in self.cost.items()
+            },
         }
 
     def restore(self, record: Any) -> None:  # noqa: PLR0915 - a statement per field read
@@ -1309,6 +1454,7 @@ class PrepayAccount:
         floors = [(provider, issuer) for provider, issuer in record.get("adjusted_floor", [])]
         if not all(0 <= n <= _UINT32[1] for issue in adjusted + floors for n in issue):
             raise Mismatch("an adjustment applied is not a provider and issuer event id")
+        masks, top_up_alarm, cost = _alarms_and_cost(record)
         try:
             top_ups = [TopUp(a, b, c, bytes.fromhex(d)) for a, b, c, d in record["top_ups"]]
             debts = [Debt(bytes.fromhex(label), *rest) for label, *rest in record["debts"]]
@@ -1344,11 +1490,69 @@ class PrepayAccount:
         self.friendly_in_use, self.friendly_until = friendly_in_use, friendly_until
         self.adjusted_floor = dict(floors)
         self._remember_adjusted(adjusted)
+        self.alarm_masks = dict(zip(ALARM_MASKS, masks, strict=True))
+        self.top_up_alarm = top_up_alarm
+        self.cost = cost
 
     @staticmethod
     def registered_codes(codes: Iterable[tuple[bytes | str, int]]) -> RegisteredCodes:
         """A :class:`RegisteredCodes` of (code, amount) pairs."""
         return RegisteredCodes(dict(codes))
+
+
+#: Table D-138's top-up code alarms (bits 1-3).
+_TOP_UP_ALARMS: Final = (
+    PrepaymentAlarmStatus.Top_Up_Code_Error
+    | PrepaymentAlarmStatus.Top_Up_Code_Already_Used
+    | PrepaymentAlarmStatus.Top_Up_Code_Invalid
+)
+
+
+def _alarms_and_cost(record: Any) -> tuple[list[int], int, dict[str, dict[int, int]]]:
+    """A stored account's alarm masks, top-up code alarms and cost consumption, checked
+    (:class:`Mismatch`); a record from before they were kept has the defaults."""
+    masks = record.get("alarm_masks", [_ALL_ALARMS] * len(ALARM_MASKS))
+    if len(masks) != len(ALARM_MASKS) or not all(0 <= m <= _ALL_ALARMS for m in masks):
+        raise Mismatch("alarm_masks is not three 16-bit masks")
+    top_up_alarm = record.get("top_up_alarm", 0)
+    if top_up_alarm & ~_TOP_UP_ALARMS:
+        raise Mismatch("top_up_alarm is not top-up code alarm bits")
+    stored = record.get("cost", {})
+    cost = {period: dict(stored.get(period, [])) for period in COST_CONSUMPTION_PERIODS}
+    if not set(stored) <= set(COST_CONSUMPTION_PERIODS) or any(
+        amount < 0 for held in cost.values() for amount in held.values()
+    ):
+        raise Mismatch("cost is not the cost consumption of days, weeks and months")
+    return masks, top_up_alarm, cost
+
+
+def _top_up_alarm(code: bytes, refused: TopUpResult) -> int:
+    """Table D-138's alarm for a top-up refused: a code of the wrong length is a Top Up
+    Code Error, a duplicate Already Used, any other invalid code Invalid; a refusal for
+    another reason (a limit, the validator failing) sets none."""
+    if refused == TopUpResult.Rejected_Duplicate_Top_Up:
+        return int(PrepaymentAlarmStatus.Top_Up_Code_Already_Used)
+    if refused != TopUpResult.Rejected_Invalid_Top_Up:
+        return 0
+    if not code.translate(None, _SEPARATORS) or len(code) > MAX_CODE_LENGTH:
+        return int(PrepaymentAlarmStatus.Top_Up_Code_Error)
+    return int(PrepaymentAlarmStatus.Top_Up_Code_Invalid)
+
+
+def _period_key(period: str, local: int) -> int:
+    """The key of the local ``period`` holding local ZigBee time ``local``: a day's date
+    ordinal, its week's Monday's (ZBOSS: weeks from Monday), a month's year * 12 + month."""
+    day = _EPOCH_ORDINAL + local // 86400
+    if period == "day":
+        return day
+    date = _dt.date.fromordinal(day)
+    if period == "week":
+        return day - date.weekday()
+    return date.year * 12 + date.month - 1
+
+
+def _same_time(time: int) -> int:
+    return time
 
 
 def _issue(change: Scheduled) -> tuple[int, int]:

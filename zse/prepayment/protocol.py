@@ -70,9 +70,11 @@ from zse.se.ids import (
     PrepaymentAttribute,
     PrepaymentClientCommand,
     PrepaymentServerCommand,
+    cost_consumption_attribute,
     debt_attribute,
     top_up_attribute,
 )
+from zse.se.types import UnitOfMeasure
 from zse.zcl.codec import encode_command
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Send, Step, ZclMessage
@@ -92,6 +94,12 @@ LOGGER = logging.getLogger(__name__)
 S, C, A = PrepaymentServerCommand, PrepaymentClientCommand, PrepaymentAttribute
 _Status = foundation.Status
 _ANY_CAUSE: Final = 0xFFFFFFFF
+#: Historical Cost Consumption Formatting (the Metering Formatting set's bitmap, D.3.2.2.4):
+#: leading zeros suppressed, 8 digits left of the point (zse's choice), the account's right.
+_SUPPRESS_ZEROS: Final = 0x80
+_LEFT_DIGITS: Final = 8
+#: Currency Scaling Factor x1 (table D-144, DSR ZBOSS: 0x00 is x0.000001, 0x06 x1).
+_SCALE_ONE: Final = 0x06
 #: The utility's commands, refused NOT_AUTHORIZED unless the sender is authorized.
 OPERATOR_COMMANDS: Final = frozenset(
     {
@@ -370,7 +378,8 @@ class PrepaymentServerProtocol:
 
     def attribute_values(self, now: int) -> dict[int, tuple[int, Any]]:
         """Attribute id -> (ZCL type id, value) for Read Attributes (D.7.2.2): the
-        Prepayment Information set, the top-ups held (#1 the newest) and debts 1-3."""
+        Prepayment Information set, the top-ups held (#1 the newest), debts 1-3, the Alarms
+        set and the Historical Cost Consumption set, each computed from ``now``."""
         account = self.account
         status = account.status()
         values: dict[int, Any] = {
@@ -389,6 +398,8 @@ class PrepaymentServerProtocol:
             A.LOW_CREDIT_WARNING_LEVEL: account.low_credit_warning_level,
             A.CUT_OFF_VALUE: account.config.cut_off_value,
         }
+        values |= _alarms_and_friendly_credit(account, now)
+        values |= _cost_consumption(account, now)
         for record, top_up in enumerate(account.top_ups[:5], start=1):
             values[top_up_attribute(A.TOP_UP_DATE_TIME_1, record)] = top_up.time
             values[top_up_attribute(A.TOP_UP_AMOUNT_1, record)] = top_up.amount
@@ -406,6 +417,46 @@ class PrepaymentServerProtocol:
             values[debt_attribute(A.DEBT_RECOVERY_AMOUNT_1, number)] = debt.recovery_amount
             values[debt_attribute(A.DEBT_RECOVERY_TOP_UP_PERCENTAGE_1, number)] = debt.percentage
         return {attr: (attribute_type_id(attr), value) for attr, value in values.items()}
+
+
+def _alarms_and_friendly_credit(account: PrepayAccount, now: int) -> dict[int, Any]:
+    """The Alarms set (D.7.2.2.5) and, with friendly credit on, Friendly Credit Warning,
+    Remaining Friendly Credit Time and Next Friendly Credit Period (D.7.2.2.1.13-17)."""
+    masks = account.alarm_masks
+    values: dict[int, Any] = {
+        A.PREPAYMENT_ALARM_STATUS: int(account.alarm_status(now)),
+        A.PREPAY_GENERIC_ALARM_MASK: masks["generic"],
+        A.PREPAY_SWITCH_ALARM_MASK: masks["switch"],
+        A.PREPAY_EVENT_ALARM_MASK: masks["event"],
+    }
+    if account.config.friendly_credit:
+        remaining, next_period = account.friendly_times(now)
+        values[A.FRIENDLY_CREDIT_WARNING] = account.config.friendly_credit_warning
+        values[A.REMAINING_FRIENDLY_CREDIT_TIME] = remaining
+        values[A.NEXT_FRIENDLY_CREDIT_PERIOD] = next_period
+    return values
+
+
+def _cost_consumption(account: PrepayAccount, now: int) -> dict[int, Any]:
+    """The Historical Cost Consumption set (D.7.2.2.6): the cost delivered by day, week and
+    month in account units, so formatted (``currency_digits`` right of the point, 8 left,
+    leading zeros suppressed, the bitmap of the Metering Formatting set) and scaled (Currency
+    Scaling Factor, table D-144: 0x06 is x1, each step a tenth); consumption in kWh
+    (UnitOfMeasure 0x00: the account charges kWh); days from local midnight (Historical
+    Freeze Time 0x0000). The Received attributes are not served: zse charges no export."""
+    digits = account.config.currency_digits
+    values: dict[int, Any] = {
+        A.HISTORICAL_COST_CONSUMPTION_FORMATTING: _SUPPRESS_ZEROS | _LEFT_DIGITS << 3 | digits,
+        A.CONSUMPTION_UNIT_OF_MEASUREMENT: int(UnitOfMeasure.KWH),
+        A.CURRENCY_SCALING_FACTOR: _SCALE_ONE - digits,
+        A.HISTORICAL_FREEZE_TIME: 0,
+    }
+    if account.config.currency:
+        values[A.CURRENCY] = account.config.currency
+    for period, costs in account.cost_consumption(now).items():
+        for back, cost in enumerate(costs):
+            values[cost_consumption_attribute(period, back)] = cost
+    return values
 
 
 def scheduled(command_id: int, command: Any) -> Scheduled:

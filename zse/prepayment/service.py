@@ -68,9 +68,21 @@ from zse.prepayment.protocol import (
     TopUpAnswered,
     TopUpLogReceived,
 )
-from zse.prepayment.wire import CreditStatus, Prepayment, TopUpResult, mask_code
+from zse.prepayment.wire import (
+    CreditStatus,
+    Prepayment,
+    PrepaymentAlarmStatus,
+    TopUpResult,
+    mask_code,
+)
 from zse.records import Mismatch, RecordError, load_each
-from zse.se.ids import PREPAYMENT, PrepaymentAttribute, PrepaymentServerCommand
+from zse.se.ids import (
+    COST_CONSUMPTION_PERIODS,
+    PREPAYMENT,
+    PrepaymentAttribute,
+    PrepaymentServerCommand,
+    cost_consumption_attribute,
+)
 from zse.store import Batch, Store
 from zse.time.core import ZoneYear
 from zse.time.service import system_clock
@@ -83,7 +95,11 @@ from zse.zcl.timer import Timer
 
 __all__ = [
     "PREPAYMENT",
+    "READ_AT_ONCE",
     "TICK_RETRY",
+    "CostConsumption",
+    "FriendlyCreditTimes",
+    "PrepayAlarms",
     "PrepayStatus",
     "PrepaymentClient",
     "PrepaymentServer",
@@ -101,8 +117,17 @@ _TOLD: Final = "told"
 #: end of a friendly credit period) whose store write failed is taken again (zse's choice, as
 #: the meter's SUPPLY_RETRY: undone, it waited for the next input, which may never come).
 TICK_RETRY: Final = 30
+#: Attributes a display asks for in one Read Attributes (a uint48 record is 9 octets: 6 of
+#: them fit any SE frame).
+READ_AT_ONCE: Final = 6
 _READ_ATTRIBUTES_RSP = foundation.GeneralCommand.Read_Attributes_rsp
 A = PrepaymentAttribute
+_ALARM_ATTRIBUTES: Final = (
+    A.PREPAYMENT_ALARM_STATUS,
+    A.PREPAY_GENERIC_ALARM_MASK,
+    A.PREPAY_SWITCH_ALARM_MASK,
+    A.PREPAY_EVENT_ALARM_MASK,
+)
 
 
 def _step(
@@ -138,7 +163,9 @@ class PrepaymentServer:
     code instead; ``authorize(msg)``: who may send the utility's commands (nobody by default);
     ``store``: persistence under ``namespace`` (default ``prepayment.server/<endpoint id>``);
     ``friendly_calendar``: what the Friendly Credit calendar says (the ESI's, from its
-    Calendar store: :func:`friendly_credit_calendar`), used when ``config.friendly_credit``.
+    Calendar store: :func:`friendly_credit_calendar`), used when ``config.friendly_credit``;
+    ``zone``: TimeZone and DST at an instant (the ESI's Time server's), whose local
+    midnights bound the Historical Cost Consumption set's days (default: UTC).
     The account's events (:mod:`zse.prepayment.core`: low credit, emergency credit, supply,
     top-ups, debt collections) go to ``on_event``.
     """
@@ -155,13 +182,17 @@ class PrepaymentServer:
         store: Store | None = None,
         namespace: str | None = None,
         friendly_calendar: FriendlyCalendar | None = None,
+        zone: Callable[[int], ZoneYear | None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
         self.store = store
         self.namespace = namespace or f"prepayment.server/{endpoint.endpoint_id}"
         self.account = PrepayAccount(
-            config or PrepayConfig(), validator=validator, friendly_calendar=friendly_calendar
+            config or PrepayConfig(),
+            validator=validator,
+            friendly_calendar=friendly_calendar,
+            local=None if zone is None else functools.partial(_local_time, zone),
         )
         for code, amount in (codes or {}).items():
             self.account.registered.register(code, amount)
@@ -259,13 +290,34 @@ class PrepaymentServer:
         load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
 
     def serve_attributes(self) -> None:
-        """Answer Read Attributes for every Prepayment attribute with a value now (D.7.2.2)."""
+        """Answer Read Attributes for every Prepayment attribute with a value now (D.7.2.2);
+        Write Attributes for the alarm masks (D.7.2.2.5.2-4), stored with the account."""
         for attr, (type_id, _) in self.protocol.attribute_values(self.clock()).items():
             if attr not in self._served:
                 self._served.add(attr)
                 self.endpoint.set_attribute_source(
                     PREPAYMENT, attr, type_id, functools.partial(self._attribute, attr)
                 )
+                mask = _MASKS.get(attr)
+                if mask is not None:
+                    self.endpoint.set_writable(
+                        PREPAYMENT, attr, on_write=functools.partial(self._write_mask, mask)
+                    )
+
+    async def _write_mask(self, which: str, value: Any) -> foundation.Status:
+        """An alarm mask written (Write Attributes): kept with the account, stored before
+        the write is answered SUCCESS; FAILURE (nothing kept) when the store fails."""
+
+        def write(_now: int) -> list[PrepayEvent]:
+            self.account.set_alarm_mask(which, int(value))
+            return []
+
+        try:
+            await self._change(write)
+        except StoreError as exc:
+            LOGGER.error("the prepay account could not be stored: %s", exc)
+            return foundation.Status.FAILURE
+        return foundation.Status.SUCCESS
 
     def _attribute(self, attr: int) -> Any:
         values = self.protocol.attribute_values(self.clock())
@@ -496,6 +548,21 @@ class _Deadlines:
         return now
 
 
+#: The Alarms set's writable masks by attribute (D.7.2.2.5.2-4; writable as zsmartsystems'
+#: ``0705_Prepayment.xml`` marks them).
+_MASKS: Final[dict[int, str]] = {
+    A.PREPAY_GENERIC_ALARM_MASK: "generic",
+    A.PREPAY_SWITCH_ALARM_MASK: "switch",
+    A.PREPAY_EVENT_ALARM_MASK: "event",
+}
+
+
+def _local_time(zone: Callable[[int], ZoneYear | None], time: int) -> int:
+    """LocalTime at ``time`` by ``zone`` (UTC when it cannot say)."""
+    values = zone(time)
+    return time if values is None else values.local_time(time)
+
+
 def friendly_credit_calendar(
     calendars: Calendars, zone: Callable[[int], ZoneYear | None] | None = None
 ) -> FriendlyCalendar:
@@ -532,6 +599,43 @@ class PrepayStatus:
     emergency_credit_remaining: int | None
     credit_status: int | None
     low_credit_warning_level: int | None
+
+
+@dataclass(frozen=True)
+class PrepayAlarms:
+    """The Alarms set a display read (D.7.2.2.5); None: not answered."""
+
+    status: PrepaymentAlarmStatus | None
+    generic_mask: int | None
+    switch_mask: int | None
+    event_mask: int | None
+
+
+@dataclass(frozen=True)
+class FriendlyCreditTimes:
+    """Friendly Credit Warning (minutes), Remaining Friendly Credit Time (minutes) and Next
+    Friendly Credit Period (UTC; 0xFFFFFFFF: none known) a display read; None: not
+    answered (the meter takes no friendly credit)."""
+
+    warning: int | None
+    remaining_minutes: int | None
+    next_period: int | None
+
+
+@dataclass(frozen=True)
+class CostConsumption:
+    """The Historical Cost Consumption set a display read (D.7.2.2.6): the raw costs
+    delivered, current first, by ``days`` (9), ``weeks`` (6) and ``months`` (14), read with
+    ``formatting`` (the Metering Formatting bitmap), ``currency_scaling_factor`` (table
+    D-144) and ``currency`` (ISO 4217); None: not answered."""
+
+    formatting: int | None
+    unit_of_measurement: int | None
+    currency_scaling_factor: int | None
+    currency: int | None
+    days: tuple[int | None, ...]
+    weeks: tuple[int | None, ...]
+    months: tuple[int | None, ...]
 
 
 ClientEvent = (
@@ -673,35 +777,14 @@ class PrepaymentClient:
         """Read Credit Remaining, Emergency Credit Remaining, Credit Status and Low Credit
         Warning Level (D.7.2.2.1), and tell what became true since the last read, and the
         status itself when it is not the one last read."""
-        ids = [
-            A.CREDIT_REMAINING,
-            A.EMERGENCY_CREDIT_REMAINING,
-            A.CREDIT_STATUS,
-            A.LOW_CREDIT_WARNING_LEVEL,
-        ]
-        reply = await self.endpoint.request(
-            self.server_nwk,
-            self.server_ep,
-            PREPAYMENT,
-            foundation.GeneralCommand.Read_Attributes,
-            b"".join(int(attr).to_bytes(2, "little") for attr in ids),
-            cluster_specific=False,
-            encrypt=True,
+        values = await self._read(
+            [
+                A.CREDIT_REMAINING,
+                A.EMERGENCY_CREDIT_REMAINING,
+                A.CREDIT_STATUS,
+                A.LOW_CREDIT_WARNING_LEVEL,
+            ]
         )
-        values: dict[int, int] = {}
-        if not reply.is_cluster_command and reply.command_id == _READ_ATTRIBUTES_RSP:
-            schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
-            records: Any
-            try:
-                records, _ = schema.deserialize(reply.payload)
-            except (ValueError, KeyError) as exc:
-                LOGGER.warning("bad Prepayment attributes: %s", type(exc).__name__)
-            else:
-                values = {
-                    int(r.attrid): int(r.value.value)
-                    for r in records.status_records
-                    if r.status == foundation.Status.SUCCESS and isinstance(r.value.value, int)
-                }
         status = PrepayStatus(
             values.get(A.CREDIT_REMAINING),
             values.get(A.EMERGENCY_CREDIT_REMAINING),
@@ -714,6 +797,91 @@ class PrepaymentClient:
         if status != before:  # the status itself, as a display shows it (read only when new)
             self._stream.emit(status)
         return status
+
+    async def _read(self, ids: list[int]) -> dict[int, int]:
+        """Read Attributes of ``ids`` (:data:`READ_AT_ONCE` a frame): attribute id -> the
+        integer value of each the meter answered SUCCESS; a frame that does not decode is a
+        warning and gives none of its values."""
+        values: dict[int, int] = {}
+        for first in range(0, len(ids), READ_AT_ONCE):
+            reply = await self.endpoint.request(
+                self.server_nwk,
+                self.server_ep,
+                PREPAYMENT,
+                foundation.GeneralCommand.Read_Attributes,
+                b"".join(int(a).to_bytes(2, "little") for a in ids[first : first + READ_AT_ONCE]),
+                cluster_specific=False,
+                encrypt=True,
+            )
+            if reply.is_cluster_command or reply.command_id != _READ_ATTRIBUTES_RSP:
+                continue
+            schema = foundation.GENERAL_COMMANDS[_READ_ATTRIBUTES_RSP].schema
+            records: Any
+            try:
+                records, _ = schema.deserialize(reply.payload)
+            except (ValueError, KeyError) as exc:
+                LOGGER.warning("bad Prepayment attributes: %s", type(exc).__name__)
+                continue
+            values |= {
+                int(r.attrid): int(r.value.value)
+                for r in records.status_records
+                if r.status == foundation.Status.SUCCESS and isinstance(r.value.value, int)
+            }
+        return values
+
+    async def read_alarms(self) -> PrepayAlarms:
+        """Read the Alarms set (D.7.2.2.5): Prepayment Alarm Status and the three masks."""
+        values = await self._read(list(_ALARM_ATTRIBUTES))
+        status = values.get(A.PREPAYMENT_ALARM_STATUS)
+        return PrepayAlarms(
+            None if status is None else PrepaymentAlarmStatus(status),  # type: ignore[no-untyped-call]
+            values.get(A.PREPAY_GENERIC_ALARM_MASK),
+            values.get(A.PREPAY_SWITCH_ALARM_MASK),
+            values.get(A.PREPAY_EVENT_ALARM_MASK),
+        )
+
+    async def read_friendly_credit(self) -> FriendlyCreditTimes:
+        """Read Friendly Credit Warning, Remaining Friendly Credit Time and Next Friendly
+        Credit Period (D.7.2.2.1.13, 16, 17)."""
+        values = await self._read(
+            [
+                A.FRIENDLY_CREDIT_WARNING,
+                A.REMAINING_FRIENDLY_CREDIT_TIME,
+                A.NEXT_FRIENDLY_CREDIT_PERIOD,
+            ]
+        )
+        return FriendlyCreditTimes(
+            values.get(A.FRIENDLY_CREDIT_WARNING),
+            values.get(A.REMAINING_FRIENDLY_CREDIT_TIME),
+            values.get(A.NEXT_FRIENDLY_CREDIT_PERIOD),
+        )
+
+    async def read_cost_consumption(self) -> CostConsumption:
+        """Read the Historical Cost Consumption set (D.7.2.2.6): its formatting, unit,
+        scaling and currency, and the cost delivered by day (current, previous 1-8), week
+        (current, previous 1-5) and month (current, previous 1-13); None where not
+        answered."""
+        costs = {
+            period: [cost_consumption_attribute(period, back) for back in range(most + 1)]
+            for period, most in COST_CONSUMPTION_PERIODS.items()
+        }
+        head = [
+            A.HISTORICAL_COST_CONSUMPTION_FORMATTING,
+            A.CONSUMPTION_UNIT_OF_MEASUREMENT,
+            A.CURRENCY_SCALING_FACTOR,
+            A.CURRENCY,
+        ]
+        values = await self._read([*head, *(a for ids in costs.values() for a in ids)])
+        held = {period: tuple(values.get(attr) for attr in ids) for period, ids in costs.items()}
+        return CostConsumption(
+            formatting=values.get(A.HISTORICAL_COST_CONSUMPTION_FORMATTING),
+            unit_of_measurement=values.get(A.CONSUMPTION_UNIT_OF_MEASUREMENT),
+            currency_scaling_factor=values.get(A.CURRENCY_SCALING_FACTOR),
+            currency=values.get(A.CURRENCY),
+            days=held["day"],
+            weeks=held["week"],
+            months=held["month"],
+        )
 
     def _tell_changes(self, before: PrepayStatus | None, now: PrepayStatus) -> None:
         if now.credit_status is None:

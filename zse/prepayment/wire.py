@@ -32,10 +32,12 @@ from zigpy.zcl import Cluster
 from zigpy.zcl.foundation import BaseAttributeDefs, BaseCommandDefs, ZCLAttributeDef
 
 from zse.se.ids import (
+    COST_CONSUMPTION_PERIODS,
     PREPAYMENT,
     PrepaymentAttribute,
     PrepaymentClientCommand,
     PrepaymentServerCommand,
+    cost_consumption_attribute,
     debt_attribute,
     top_up_attribute,
 )
@@ -50,6 +52,7 @@ from zse.se.prepay import (
     FriendlyCreditBitmap,
     OriginatingDevice,
     PaymentControlConfiguration,
+    PrepaymentAlarmStatus,
     SnapshotCause,
     SnapshotPayload,
     SnapshotPayloadType,
@@ -73,6 +76,7 @@ __all__ = [
     "OriginatingDevice",
     "PaymentControlConfiguration",
     "Prepayment",
+    "PrepaymentAlarmStatus",
     "SnapshotCause",
     "SnapshotPayload",
     "SnapshotPayloadType",
@@ -191,7 +195,33 @@ def _attributes() -> dict[str, ZCLAttributeDef]:
         "ihd_low_credit_warning_level": attribute(a.IHD_LOW_CREDIT_WARNING_LEVEL, t.uint32_t, "rw"),
         "interrupt_suspend_time": attribute(a.INTERRUPT_SUSPEND_TIME, t.uint8_t, "r"),
         "cut_off_value": attribute(a.CUT_OFF_VALUE, t.int32s, "r"),
+        "remaining_friendly_credit_time": attribute(
+            a.REMAINING_FRIENDLY_CREDIT_TIME, t.uint16_t, "r"
+        ),
+        "next_friendly_credit_period": attribute(a.NEXT_FRIENDLY_CREDIT_PERIOD, t.UTCTime, "r"),
+        # the Alarms set (D.7.2.2.5): the masks writable, as zsmartsystems' XML marks them
+        "prepayment_alarm_status": attribute(a.PREPAYMENT_ALARM_STATUS, PrepaymentAlarmStatus, "r"),
+        "prepay_generic_alarm_mask": attribute(a.PREPAY_GENERIC_ALARM_MASK, t.bitmap16, "rw"),
+        "prepay_switch_alarm_mask": attribute(a.PREPAY_SWITCH_ALARM_MASK, t.bitmap16, "rw"),
+        "prepay_event_alarm_mask": attribute(a.PREPAY_EVENT_ALARM_MASK, t.bitmap16, "rw"),
+        # the Historical Cost Consumption set (D.7.2.2.6)
+        "historical_cost_consumption_formatting": attribute(
+            a.HISTORICAL_COST_CONSUMPTION_FORMATTING, t.bitmap8, "r"
+        ),
+        "consumption_unit_of_measurement": attribute(
+            a.CONSUMPTION_UNIT_OF_MEASUREMENT, t.enum8, "r"
+        ),
+        "currency_scaling_factor": attribute(a.CURRENCY_SCALING_FACTOR, t.enum8, "r"),
+        "currency": attribute(a.CURRENCY, t.uint16_t, "r"),
+        "historical_freeze_time": attribute(a.HISTORICAL_FREEZE_TIME, t.uint16_t, "r"),
     }
+    for period, most in COST_CONSUMPTION_PERIODS.items():
+        for back in range(most + 1):
+            name = f"current_{period}" if back == 0 else f"previous_{period}_{back}"
+            for received, way in ((False, "delivered"), (True, "received")):
+                defs[f"{name}_cost_consumption_{way}"] = attribute(
+                    cost_consumption_attribute(period, back, received=received), t.uint48_t, "r"
+                )
     for record in range(1, 6):
         defs[f"top_up_date_time_{record}"] = attribute(
             top_up_attribute(a.TOP_UP_DATE_TIME_1, record), t.UTCTime, "r"

@@ -872,6 +872,7 @@ class EnergyServiceInterface:
                 "friendly_calendar",
                 friendly_credit_calendar(self.calendar.calendars, self.time.zone_at),
             )
+            options.setdefault("zone", self.time.zone_at)
             self.prepayment = PrepaymentServer(port, clock=clock, store=self.store, **options)
             if self.meter is not None:
                 self.meter.on_readings(self._charge_prepayment)

@@ -14,6 +14,7 @@ from typing import Final
 __all__ = [
     "BASIC",
     "CALENDAR",
+    "COST_CONSUMPTION_PERIODS",
     "CREDIT_PAYMENTS_NAMED",
     "DEVICE_MANAGEMENT",
     "DEVICE_MANAGEMENT_CLUSTER",
@@ -68,6 +69,7 @@ __all__ = [
     "aux_switch_label_attribute",
     "block_price_attribute",
     "block_threshold_attribute",
+    "cost_consumption_attribute",
     "credit_payment_attributes",
     "debt_attribute",
     "received_block_threshold_attribute",
@@ -783,8 +785,10 @@ class PrepaymentClientCommand(IntEnum):
 
 class PrepaymentAttribute(IntEnum):
     """Prepayment server attributes a display reads (D.7.2.2): the Prepayment Information
-    set (0x00xx), the Top-up set (0x01xx, five records, #1 the newest) and the Debt set
-    (0x02xx, three debts)."""
+    set (0x00xx), the Top-up set (0x01xx, five records, #1 the newest), the Debt set
+    (0x02xx, three debts), the Alarms set (0x04xx) and the Historical Cost Consumption set
+    (0x05xx; ids as Wireshark 4.0's ``zbee_zcl_se.pp.attr_id`` names them, DSR ZBOSS's
+    ``zb_zcl_prepayment.h`` and zsmartsystems' ``0705_Prepayment.xml`` alike)."""
 
     PAYMENT_CONTROL_CONFIGURATION = 0x0000
     CREDIT_REMAINING = 0x0001
@@ -818,6 +822,18 @@ class PrepaymentAttribute(IntEnum):
     DEBT_RECOVERY_FREQUENCY_1 = 0x0216
     DEBT_RECOVERY_AMOUNT_1 = 0x0217
     DEBT_RECOVERY_TOP_UP_PERCENTAGE_1 = 0x0219
+    PREPAYMENT_ALARM_STATUS = 0x0400
+    PREPAY_GENERIC_ALARM_MASK = 0x0401
+    PREPAY_SWITCH_ALARM_MASK = 0x0402
+    PREPAY_EVENT_ALARM_MASK = 0x0403
+    HISTORICAL_COST_CONSUMPTION_FORMATTING = 0x0500
+    CONSUMPTION_UNIT_OF_MEASUREMENT = 0x0501
+    CURRENCY_SCALING_FACTOR = 0x0502
+    CURRENCY = 0x0503
+    CURRENT_DAY_COST_CONSUMPTION_DELIVERED = 0x051C
+    CURRENT_WEEK_COST_CONSUMPTION_DELIVERED = 0x0530
+    CURRENT_MONTH_COST_CONSUMPTION_DELIVERED = 0x0540
+    HISTORICAL_FREEZE_TIME = 0x055C
 
 
 #: Top-up records 1-5 (D.7.2.2.2), 0x10 ids apart; debts 1-3 (D.7.2.2.3), 0x10 apart.
@@ -830,6 +846,27 @@ def top_up_attribute(first: int, record: int) -> int:
     if not 1 <= record <= _TOP_UP_RECORDS:
         raise ValueError(f"top-up record {record} does not exist (1-{_TOP_UP_RECORDS})")
     return first + 0x10 * (record - 1)
+
+
+#: Periods the Historical Cost Consumption set holds before the current one (D.7.2.2.6):
+#: previous days 1-8, weeks 1-5, months 1-13.
+COST_CONSUMPTION_PERIODS: Final = {"day": 8, "week": 5, "month": 13}
+_COST_CURRENT: Final = {
+    "day": PrepaymentAttribute.CURRENT_DAY_COST_CONSUMPTION_DELIVERED,
+    "week": PrepaymentAttribute.CURRENT_WEEK_COST_CONSUMPTION_DELIVERED,
+    "month": PrepaymentAttribute.CURRENT_MONTH_COST_CONSUMPTION_DELIVERED,
+}
+
+
+def cost_consumption_attribute(period: str, back: int, *, received: bool = False) -> int:
+    """The id of a Historical Cost Consumption attribute (D.7.2.2.6): ``period`` "day",
+    "week" or "month", ``back`` 0 for the current one, N for Previous Day/Week/Month N
+    (Delivered, or Received with ``received``): two ids a period, Delivered then Received,
+    as Wireshark 4.0 names them (0x051C-0x052D, 0x0530-0x053B, 0x0540-0x055B)."""
+    most = COST_CONSUMPTION_PERIODS.get(period)
+    if most is None or not 0 <= back <= most:
+        raise ValueError(f"no cost consumption attribute for {period} {back}")
+    return _COST_CURRENT[period] + 2 * back + int(received)
 
 
 def debt_attribute(first: int, debt: int) -> int:

@@ -30,6 +30,7 @@ __all__ = [
     "FriendlyCreditBitmap",
     "OriginatingDevice",
     "PaymentControlConfiguration",
+    "PrepaymentAlarmStatus",
     "SnapshotCause",
     "SnapshotPayload",
     "SnapshotPayloadType",
@@ -101,6 +102,27 @@ class FriendlyCreditBitmap(t.bitmap8):
     bit in those sources nor in tshark 4.0."""
 
     Friendly_Credit_Enabled = 1 << 0
+
+
+class PrepaymentAlarmStatus(t.bitmap16):
+    """Prepayment Alarm Status (D.7.2.2.5.1, table D-138), bits as DSR ZBOSS's Prepayment
+    header lists them (tshark 4.0 has no table for them; zsmartsystems' XML only the type)."""
+
+    Low_Credit_Warning = 1 << 0
+    Top_Up_Code_Error = 1 << 1
+    Top_Up_Code_Already_Used = 1 << 2
+    Top_Up_Code_Invalid = 1 << 3
+    Friendly_Credit_In_Use = 1 << 4
+    Friendly_Credit_Period_End_Warning = 1 << 5
+    Emergency_Credit_Available = 1 << 6
+    Unauthorised_Energy_Use = 1 << 7
+    Disconnected_Supply_Due_To_Credit = 1 << 8
+    Disconnected_Supply_Due_To_Tamper = 1 << 9
+    Disconnected_Supply_Due_To_HES = 1 << 10
+    Physical_Attack = 1 << 11
+    Electronic_Attack = 1 << 12
+    Manufacturer_Alarm_Code_A = 1 << 13
+    Manufacturer_Alarm_Code_B = 1 << 14
 
 
 class PaymentControlConfiguration(t.bitmap16):
