@@ -44,7 +44,9 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
     initial_credit = 1000            # account units (currency_digits after the point: pence)
     emergency_credit_limit = 500     # and emergency_credit_threshold, low_credit_warning_level,
     emergency_credit_threshold = 100 # max_credit_limit, max_credit_per_top_up, overall_debt_cap,
-                                     # cut_off_value, currency_digits (default 2)
+                                     # cut_off_value, currency_digits (default 2),
+                                     # friendly_credit_warning (minutes, default 60),
+                                     # currency (ISO 4217: the cost consumption's; default 0)
     friendly_credit = false          # true: no interruption while the friendly_credit
                                      # calendar ([[calendars]]) says friendly credit is on
     [prepayment.codes]               # top-up codes (UTRNs) accepted once, with their amounts
@@ -405,6 +407,8 @@ _TABLES = {
         "cut_off_value",
         "currency_digits",
         "friendly_credit",
+        "friendly_credit_warning",
+        "currency",
         "codes",
     },
     "devices": {"eui64", "install_code", "label", "groups"},

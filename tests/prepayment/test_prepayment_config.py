@@ -33,6 +33,12 @@ def test_a_prepayment_table_configures_the_account_and_its_codes() -> None:
     assert parse_config("").prepayment is None  # a credit meter by default
 
 
+def test_the_friendly_credit_warning_and_the_currency_are_read() -> None:
+    table = "[prepayment]\nfriendly_credit_warning = 30\ncurrency = 826"
+    assert parse_config(table).prepayment == PrepayConfig(friendly_credit_warning=30, currency=826)
+    assert PrepayConfig().friendly_credit_warning == 60  # DSR ZBOSS's hour
+
+
 @pytest.mark.parametrize(
     "table",
     [
@@ -40,6 +46,8 @@ def test_a_prepayment_table_configures_the_account_and_its_codes() -> None:
         "[prepayment]\ninitial_credit = true",
         "[prepayment]\ncredit = 5",
         "[prepayment]\nfriendly_credit = 1",
+        "[prepayment]\nfriendly_credit_warning = 256",
+        "[prepayment]\ncurrency = 65536",
         '[prepayment]\nfriendly_credit = "yes"',
         f'[prepayment.codes]\n"{CODE}" = "20.00"',
         f'[prepayment.codes]\n"{CODE}" = 0',
