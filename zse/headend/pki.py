@@ -121,13 +121,21 @@ def _pem_cert(config: Path, path: Path) -> x509.Certificate:
 
 
 def _pem_certs(config: Path, path: Path) -> tuple[x509.Certificate, ...]:
-    """The certificates of a PEM file ``config`` names (at least one); errors name both files."""
+    """The certificates of a PEM file ``config`` names (at least one), each of a key the
+    ``cryptography`` package reads (checked here: the UnsupportedAlgorithm of an SM2 key
+    escaped the checks that follow); errors name both files."""
     try:
-        return tuple(x509.load_pem_x509_certificates(read_bounded(path, error=HeadendConfigError)))
+        certs = tuple(x509.load_pem_x509_certificates(read_bounded(path, error=HeadendConfigError)))
+        for cert in certs:
+            cert.public_key()
     except OSError as exc:
         raise HeadendConfigError(f"{config}: {path}: {exc.strerror}") from None
     except ValueError:
         raise HeadendConfigError(f"{config}: {path}: not a PEM certificate") from None
+    except UnsupportedAlgorithm as exc:
+        problem = _unsupported("a certificate", exc)
+        raise HeadendConfigError(f"{config}: {path}: {problem}") from None
+    return certs
 
 
 def _issued_by(cert: x509.Certificate, cas: Sequence[x509.Certificate]) -> bool:
@@ -514,7 +522,7 @@ def _tls_files_problem(config: HeadendConfig) -> str | None:
     try:
         data = read_bounded(config.certificate, error=_Big)
         cert = x509.load_pem_x509_certificates(data)[0].public_key().public_bytes(*spki)
-    except (_Big, OSError, ValueError) as exc:
+    except (_Big, OSError, ValueError, UnsupportedAlgorithm) as exc:
         return f"[server] certificate {_unusable(config.certificate, exc, 'certificate')}"
     try:
         data = read_bounded(config.key, error=_Big)
@@ -536,7 +544,15 @@ def _unusable(path: Path, exc: Exception, what: str) -> str:
         return str(exc)
     if isinstance(exc, OSError):
         return f"{path}: {exc.strerror}"
+    if isinstance(exc, UnsupportedAlgorithm):
+        return f"{path}: {_unsupported(f'a {what}', exc)}"
     return f"{path}: not a PEM {what}"
+
+
+def _unsupported(what: str, exc: UnsupportedAlgorithm) -> str:
+    """``what`` (a certificate, a key) of an algorithm the ``cryptography`` package does not
+    support, as its error names it (an OID, never key material)."""
+    return f"{what} of a kind zse cannot use ({exc})"
 
 
 def _tls_files_error(config: HeadendConfig, exc: OSError | ssl.SSLError) -> HeadendConfigError:
