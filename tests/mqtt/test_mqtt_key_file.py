@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.mqtt.test_mqtt_tls import _certificates
+from tests.mqtt.test_mqtt_tls import _certificates, _openssl
 from zse.cli.mqtt import mqtt_settings
+from zse.config import ConfigError
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
@@ -42,3 +43,30 @@ def test_a_key_file_others_may_read_is_warned_about(
             assert str(key) in line
             assert f"{mode:03o}" in line
             assert secret not in line
+
+
+def test_an_encrypted_key_file_is_a_config_error_not_a_pass_phrase_prompt(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An encrypted ``mqtt.key_file`` made OpenSSL ask for its pass phrase on the terminal
+    and wait there (``zse mqtt --config`` at a terminal never started; without one it asked
+    twice on standard error, then said "mqtt.cert_file: ...: Invalid argument"). It is one
+    ConfigError naming the key file, as the headend refuses an encrypted server key."""
+    _certificates(tmp_path)
+    key = tmp_path / "encrypted.key"
+    _openssl("pkey", "-in", "client.key", "-aes256", "-passout", "pass:guess-me",
+             "-out", key.name, cwd=tmp_path)  # fmt: skip
+    key.chmod(0o600)
+    config = tmp_path / "mqtt.toml"
+    config.write_text(
+        "[mqtt]\n"
+        'url = "mqtts://127.0.0.1:8883"\n'
+        f'cert_file = "{tmp_path / "client.pem"}"\n'
+        f'key_file = "{key}"\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        mqtt_settings(None, config)
+    assert str(error.value) == (
+        f"mqtt.key_file: {key}: it is encrypted; give an unencrypted key (mode 0600)"
+    )
+    assert "pass phrase" not in capfd.readouterr().err
