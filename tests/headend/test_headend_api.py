@@ -230,6 +230,15 @@ def test_parsers_take_garbage(body: object) -> None:
             assert refused.field
 
 
+@pytest.mark.parametrize(("key", "field"), [("colour", "colour"), ("", "''"), (" a", "' a'")])
+def test_an_unknown_field_is_named_quoted_when_it_would_not_show(key: str, field: str) -> None:
+    """A body field of an empty name was refused as ": unknown field" with field ""."""
+    with pytest.raises(HeadendError) as error:
+        parse_message({"group": "g", "text": "t", key: 1})
+    assert (error.value.status, error.value.field) == (422, field)
+    assert error.value.message == f"{field}: unknown field"
+
+
 def test_a_lone_surrogate_is_not_text() -> None:
     """A string the Python API is given with an unpaired surrogate (JSON over HTTP cannot
     carry one: zse.jsontext) is refused naming the field, not a UnicodeEncodeError later."""

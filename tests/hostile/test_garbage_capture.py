@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from zse.capture import CaptureError, KeyFileError, KeyRing, decode_capture, parse_key
 from zse.capture.app import decode_application
 from zse.capture.frames import decode_aps
+from zse.cli.capture import load_keys
 from zse.errors import InvalidFrame
 from zse.se.ids import DRLC, KEY_ESTABLISHMENT, MESSAGING, METERING, PRICE, TUNNELING
 
@@ -102,3 +103,30 @@ def test_application_payloads_of_garbage_decode_to_json_or_raise_invalid_frame(
     except InvalidFrame:
         return
     json.dumps(fields, allow_nan=False)
+
+
+CODE = "83FED3407A939723A5C639B26916D505C3B5"  # tests/vectors/installcode-interop.json
+NEAR_CODE = st.builds(
+    lambda eui, sep, cut, flip: (eui + sep if eui else "") + (CODE[:cut] + flip + CODE[cut:]),
+    st.sampled_from(["", "000D6F000A000001", "00:0d:6f:00:0a:00:00:01", "0D6F", "zz", "=", " "]),
+    st.sampled_from(["=", "==", "= "]),
+    st.integers(0, len(CODE)),
+    st.sampled_from(["", "0", "g", " ", "-", "=", "\u0660", "\udcff"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    install_codes=st.lists(NEAR_CODE | st.text(max_size=50), max_size=3),
+    keys=st.lists(st.text(max_size=50), max_size=2),
+)
+def test_zse_capture_key_options_give_a_key_ring_or_key_file_error(install_codes, keys):
+    """``zse capture``'s --install-code EUI=CODE, --network-key and --link-key (the key
+    ring's loader, ``zse.cli.capture.load_keys``): a ring, or one KeyFileError line."""
+    message = ""
+    try:
+        load_keys((), tuple(keys), tuple(reversed(keys)), tuple(install_codes))
+    except KeyFileError as exc:
+        message = str(exc)
+    assert "\n" not in message
+    assert CODE not in message  # an install code is a secret: never echoed

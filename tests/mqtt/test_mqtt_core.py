@@ -267,6 +267,20 @@ def test_garbage_settings_get_only_config_errors(table: object) -> None:
     except MqttConfigError as exc:  # the one error allowed: checked below
         error = str(exc)
     assert error == "" or error.startswith("mqtt")
+    assert "\n" not in error  # the CLI's one line
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [("qoss", "qoss"), ("", "''"), ("a\nb", "'a\\nb'"), ("k" * 300, "'" + "k" * 35 + "...'")],
+)
+def test_an_unknown_settings_key_is_quoted_on_one_line(key: str, said: str) -> None:
+    """``mqtt.{key}: unknown key`` was the key as it is: an empty one said "mqtt.:", one
+    with a line break split ``zse mqtt``'s error line in two, a long one was echoed whole.
+    One that would not show as it is is quoted (``zse._words.quoted``)."""
+    with pytest.raises(MqttConfigError) as error:
+        parse_settings({"url": "mqtt://h:1", key: 1})
+    assert str(error.value).startswith(f"mqtt.{said}: unknown key (known: base_topic, ")
 
 
 @pytest.mark.parametrize(

@@ -128,10 +128,10 @@ def _only(body: Mapping[str, Any], required: Iterable[str], optional: Iterable[s
             raise _bad(name, "missing")
     for name in body:
         if name not in required and name not in optional:
-            key = str(name)  # a hostile key may be any length: quoted as a value is
-            raise _bad(
-                key if len(key) <= SHOWN and key.isprintable() else shown(key), "unknown field"
-            )
+            key = str(name)  # a hostile key may be any length: quoted as a value is, and so
+            # is one that would not show as it is (empty, spaces at an end)
+            plain = key and key.strip() == key and len(key) <= SHOWN and key.isprintable()
+            raise _bad(key if plain else shown(key), "unknown field")
 
 
 def _text(body: Mapping[str, Any], name: str, *, default: str | None = None) -> str:

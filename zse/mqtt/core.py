@@ -34,6 +34,7 @@ from fractions import Fraction
 from typing import Any, Final, TypeGuard
 
 from zse import jsontext
+from zse._words import QUOTED_MAX, quoted
 from zse.drlc import LoadControlEvent, Status
 from zse.errors import InvalidJson, ZseError
 from zse.installcode import InstallCode, InvalidEui64, InvalidInstallCode, canonical_eui64
@@ -323,7 +324,10 @@ def parse_settings(table: Mapping[str, Any]) -> MqttSettings:  # noqa: PLR0912 -
     for key, value in table.items():
         kind = _KEYS.get(key)
         if kind is None:
-            raise MqttConfigError(f"mqtt.{key}: unknown key (known: {', '.join(sorted(_KEYS))})")
+            # named as it is when it shows as it is, else quoted (empty, a line break, long)
+            plain = key and key.strip() == key and len(key) <= QUOTED_MAX and key.isprintable()
+            name = key if plain else quoted(key)
+            raise MqttConfigError(f"mqtt.{name}: unknown key (known: {', '.join(sorted(_KEYS))})")
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise MqttConfigError(f"mqtt.{key}: expected {kind.__name__}")
         found[key] = value
