@@ -1,9 +1,9 @@
-"""Garbage to the Messaging (SE D.5), Events (SE 1.2 D.11) and Device Management (SE 1.2 D.10)
-cores at the ZCL frame, the way their shells feed them: each cluster's commands, both
-directions, valid payloads mutated (cut short, grown, counts and lengths changed, bytes
-flipped). A frame decodes to a command or raises InvalidFrame (answered with its Default
-Response status), and a command that decodes is acted on without an exception escaping,
-on the ESI's side and on the device's, timers included."""
+"""Garbage to the Messaging (SE D.5), Events (SE 1.2 D.11), Device Management (SE 1.2 D.10)
+and Metering server (SE D.3) cores at the ZCL frame, the way their shells feed them: each
+cluster's commands, both directions, valid payloads mutated (cut short, grown, counts and
+lengths changed, bytes flipped). A frame decodes to a command or raises InvalidFrame
+(answered with its Default Response status), and a command that decodes is acted on
+without an exception escaping, on the ESI's side and on the device's, timers included."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from zigpy.zcl import foundation
 
 from tests.drlc.test_drlc_protocol import frame
 from tests.garbage import command_seeds, near_valid
+from tests.metering.test_meter_protocol import T0
+from tests.metering.test_supply_core import meter as supply_meter
 from zse.devmgmt import service as devmgmt_service
 from zse.devmgmt.protocol import DeviceManagementClientProtocol, DeviceManagementServerProtocol
 from zse.devmgmt.wire import DeviceManagement
@@ -27,6 +29,9 @@ from zse.events.protocol import EventsClientProtocol, EventsServerProtocol
 from zse.events.wire import Events
 from zse.messaging.protocol import MessagingClientProtocol, MessagingServerProtocol
 from zse.messaging.wire import Messaging
+from zse.metering.protocol import MeterServerProtocol
+from zse.metering.snapshots import SnapshotCore
+from zse.metering.wire import Metering
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
 from zse.zcl.frame import Step, ZclMessage
@@ -89,3 +94,28 @@ def test_garbage_frames_are_refused_or_acted_on(cluster: type[Any], data: st.Dat
             deadline = core.next_deadline()
             if deadline is not None:
                 core.handle_timeout(deadline)
+
+
+def _metering_server() -> MeterServerProtocol:
+    """A meter with supply control (every sender authorised) and snapshots."""
+    protocol = supply_meter()
+    protocol.snapshots = SnapshotCore(protocol.core)
+    return protocol
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    msgs=st.lists(frames(Metering), min_size=1, max_size=4),
+    later=st.sampled_from([0, 1, 3600, 30 * 86400]) | st.integers(0, 1 << 31),
+)
+def test_garbage_metering_frames_get_a_step_from_the_meter(
+    msgs: list[ZclMessage], later: int
+) -> None:
+    """Every Metering command a meter takes (SE D.3.2.3: profiles, fast poll, snapshots,
+    sampling, supply control), not only those the meter's own garbage test sends: a step
+    (its status a ZCL status, if any), never an exception, timers included."""
+    meter = _metering_server()
+    for msg in msgs:
+        step = meter.handle(msg, T0 + later)
+        assert step.status is None or isinstance(step.status, foundation.Status)
+        meter.handle_timeout(T0 + later + 3600)

@@ -9,8 +9,10 @@ added), as the store's loaders see them (zse.records.load_each / load_one)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +38,7 @@ from zse.devmgmt.wire import ConfigurationControl, configuration_payload
 from zse.events.core import EventLog
 from zse.metering.notification import FlagCommands, NotifiedMessageRequested
 from zse.records import RecordError, load_one
+from zse.store import Batch, Store
 from zse.time import service as time_service
 from zse.time.core import ZoneYear
 
@@ -148,3 +151,31 @@ def test_any_record_under_any_key_loads_or_is_a_record_error(
     name: str, key: str, value: Any
 ) -> None:
     fails_cleanly(lambda: LOADERS[name][1]({key: value}))
+
+
+@pytest.mark.parametrize("device", ["", "00:0d", "00:0d:6f:00:0a:00:00:01:02", "not an eui"])
+def test_a_journalled_request_of_a_wrong_length_eui64_is_quarantined(
+    tmp_path: Path, device: str
+) -> None:
+    """The mirror's journal of Get Notified Message requests read at start
+    (``Store.unreported_with``, zse/metering/mirroring.py): a device EUI-64 of the wrong
+    length made zigpy's ``EUI64.convert`` raise AssertionError, which ``from_record`` let out
+    (it caught KeyError, TypeError, AttributeError and ValueError), so the ESI did not start.
+    It is quarantined as a damaged entry; the sound entry beside it is told."""
+    good = notified()["told/1"]
+
+    async def run() -> tuple[list[int], list[str]]:
+        store = await Store.open(tmp_path / "state.sqlite")
+        try:
+            batch = Batch()
+            batch.append("mirroring/1", "told", good | {"device": device})
+            batch.append("mirroring/1", "told", good)
+            await store.commit(batch)
+            told = await store.unreported_with("mirroring/1", NotifiedMessageRequested.from_record)
+            quarantined = [q.key for q in await store.quarantined("mirroring/1")]
+        finally:
+            await store.close()
+        return [seq for seq, _ in told], quarantined
+
+    told, quarantined = asyncio.run(run())
+    assert (told, quarantined) == ([2], ["1"])

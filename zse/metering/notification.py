@@ -43,6 +43,8 @@ from typing import Any, Final
 
 import zigpy.types as t
 
+from zse.installcode import parse_eui64
+
 __all__ = [
     "DEVICE_MANAGEMENT_FLAGS",
     "FLAG_ATTRIBUTES",
@@ -287,7 +289,8 @@ class NotifiedMessageRequested:
     def from_record(cls, record: Any) -> NotifiedMessageRequested:
         """Back from :meth:`record`; ``ValueError`` when it is not one."""
         try:
-            device = t.EUI64.convert(record["device"])
+            # zse's parser: zigpy's EUI64.convert asserts the length (AssertionError)
+            device = parse_eui64(record["device"])
             commands = record["commands"]
             if commands is not None:
                 cluster, manufacturer, ids = commands
