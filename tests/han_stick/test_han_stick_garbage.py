@@ -107,6 +107,10 @@ def test_received_frames_are_dispatched_or_counted(
         {"channel": 99, "extended_pan_id": "00:11:22:33:44:55:66:77", "trust_center": "x"},
         {"channel": 15, "extended_pan_id": "zz", "trust_center": "00:11:22:33:44:55:66:77"},
         {"channel": 15, "extended_pan_id": "00:11:22:33:44:55:66:77", "trust_center": 5},
+        # wrong lengths: zigpy's EUI64.convert asserts the length (an AssertionError got out)
+        {"channel": 15, "extended_pan_id": "00:11:22:33:44:55:66:77", "trust_center": "00:11"},
+        {"channel": 15, "extended_pan_id": "00", "trust_center": "00:11:22:33:44:55:66:77"},
+        {"channel": 15, "extended_pan_id": "00:11:22:33:44:55:66:77:88", "trust_center": "1" * 16},
     ],
 )
 async def test_a_stored_network_of_another_shape_is_a_named_error(

@@ -17,7 +17,7 @@ from tests.roles.han_builder import CA, build, close
 from tests.roles.test_roles_gas_meter_mirror import GAS_EUI, NAMESPACE, meter
 from zse.cbke import SUITE1
 from zse.cbke.service import eui64_bytes
-from zse.errors import StoreError
+from zse.errors import InvalidEui64, StoreError
 from zse.metering.core import Readings
 from zse.metering.notification import (
     FUNCTIONAL_FLAGS,
@@ -244,4 +244,21 @@ async def test_flags_whose_write_fails_are_not_raised(tmp_path):
         assert mirrors.pool.notifications(10).flags == {FUNCTIONAL_FLAGS: FunctionalFlag.TIME_SYNC}
     finally:
         await Store.close(failing)
+        await close(han)
+
+
+async def test_flags_for_a_malformed_eui64_are_an_invalid_eui64(tmp_path):
+    """``raise_flags`` / ``clear_flags`` of a device given as text of the wrong length let
+    zigpy's ``EUI64.convert`` assert (AssertionError; under ``python -O``, an EUI64 of that
+    length); it is an InvalidEui64 (a ValueError) naming the problem, nothing changed."""
+    han = await build(tmp_path, mirrors=1)
+    try:
+        mirrors = han.esi.mirrors
+        assert mirrors is not None
+        for device in ("", "00:0d", "00:0d:6f:00:0a:00:00:01:02"):
+            for change in (mirrors.raise_flags, mirrors.clear_flags):
+                with pytest.raises(InvalidEui64, match=r"EUI-64 (is empty|has .* hex digits)"):
+                    await change(device, FunctionalFlag.TIME_SYNC)
+        assert await han.registry.store.load(NAMESPACE) == {}
+    finally:
         await close(han)

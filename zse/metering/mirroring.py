@@ -36,6 +36,7 @@ from zigpy.application import ControllerApplication
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Basic
 
+from zse.installcode import parse_eui64
 from zse.metering.mirror import (
     MirrorAdded,
     MirrorHeld,
@@ -344,7 +345,8 @@ class MirrorServer:
         """Raise ``flags`` (e.g. :class:`~zse.metering.notification.FunctionalFlag`) in the
         notification flag ``attribute`` of ``device``'s mirror, persisted before this returns;
         the meter learns them from its next Mirror Report Attribute Response. ``KeyError``:
-        the device has no mirror; ``ValueError``: a bad attribute or flags."""
+        the device has no mirror; ``ValueError``: a bad attribute or flags, or a device
+        given as text that is no EUI-64 (:class:`~zse.errors.InvalidEui64`)."""
         return await self._flags(device, attribute, flags, clear=False)
 
     async def clear_flags(
@@ -359,7 +361,7 @@ class MirrorServer:
     ) -> NotificationFlagsRaised:
         """Raise or clear ``flags`` and store them (:meth:`_keep`: a write that fails changes
         nothing, :class:`~zse.errors.StoreError` raised), then tell."""
-        eui = t.EUI64.convert(device) if isinstance(device, str) else device
+        eui = parse_eui64(device) if isinstance(device, str) else device  # InvalidEui64
         async with self._lock:
             endpoint = self.pool.endpoint_of(eui)
             before = self._before(() if endpoint is None else (endpoint,))

@@ -46,6 +46,7 @@ from zse.cbke.machine import (
 from zse.cbke.messages import TerminateStatus
 from zse.cbke.suites import SUITES
 from zse.errors import DecodeError, ZseError
+from zse.installcode import parse_eui64
 from zse.radios.han import FoundNetwork, HanRadio, Incoming, JoinFailed, NetworkState
 from zse.se.ids import SE_PROFILE_ID, TimeAttribute
 from zse.store import Batch, Store
@@ -421,10 +422,11 @@ class StickDevice:
         try:
             if not isinstance(saved, dict) or not 11 <= int(saved["channel"]) <= 26:
                 raise ValueError("not a network record")
+            # zse's parser (InvalidEui64): zigpy's EUI64.convert asserts the length
             return NetworkChoice(
-                extended_pan_id=t.ExtendedPanId(t.EUI64.convert(str(saved["extended_pan_id"]))),
+                extended_pan_id=t.ExtendedPanId(parse_eui64(str(saved["extended_pan_id"]))),
                 channels=(int(saved["channel"]),),
-                meter=t.EUI64.convert(str(saved["trust_center"])),
+                meter=parse_eui64(str(saved["trust_center"])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StickStateError(
