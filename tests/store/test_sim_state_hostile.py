@@ -5,6 +5,7 @@ off all the same."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 
 from tests.cli_sim.test_cli_sim_restart import zse_esi
 from tests.store.helpers import run_python, watch_fsync
-from zse.cli._sim import _write_private
+from zse.cli._sim import _write_private, load_state
+from zse.config import ConfigError
 
 SAVING = """
 import resource, sys
@@ -68,3 +70,18 @@ def test_the_directory_is_synced_after_the_rename(
     _write_private(state, "new")
     assert synced == [(False, "old"), (True, "new")]  # the file, then the renamed directory
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
+
+
+def test_a_saved_device_of_a_wrong_length_eui64_is_a_config_error(tmp_path: Path) -> None:
+    """A saved device keyed by an EUI-64 of the wrong length let zigpy's ``EUI64.convert``
+    assert (AssertionError out of ``load_state``: ``zse esi --radio sim`` stopped with it);
+    it is the ConfigError every other damage of the file is."""
+    status, _, stderr = zse_esi(tmp_path, "quit\n")
+    assert status == 0, stderr
+    state = tmp_path / "esi-1-sim.json"
+    saved = json.loads(state.read_text())
+    assert load_state(state) is not None
+    for device in ("00:0d", "", "00:0d:6f:00:0a:00:00:01:02"):
+        state.write_text(json.dumps(saved | {"devices": {device: 1}}))
+        with pytest.raises(ConfigError, match="not the simulator's saved network"):
+            load_state(state)

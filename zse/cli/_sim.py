@@ -354,10 +354,10 @@ def load_state(path: Path) -> _Saved | None:
     """The state saved at ``path`` (None: no file); :class:`~zse.config.ConfigError` for
     one that is not the simulator's (no key in the message)."""
     import zigpy.backups  # noqa: PLC0415
-    import zigpy.types as t  # noqa: PLC0415
 
     from zse._files import read_text_bounded  # noqa: PLC0415
     from zse.config import ConfigError  # noqa: PLC0415
+    from zse.installcode import parse_eui64  # noqa: PLC0415
 
     def bad(why: str) -> ConfigError:
         return ConfigError(
@@ -375,7 +375,8 @@ def load_state(path: Path) -> _Saved | None:
         if data["version"] != STATE_VERSION:
             raise bad(f"version {data['version']!r}")
         backup = zigpy.backups.NetworkBackup.from_dict(data["backup"])
-        devices = {str(t.EUI64.convert(eui)): int(n) for eui, n in data["devices"].items()}
+        # zse's parser (InvalidEui64): zigpy's EUI64.convert asserts the length
+        devices = {str(parse_eui64(eui)): int(n) for eui, n in data["devices"].items()}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         if isinstance(exc, ConfigError):
             raise
