@@ -13,6 +13,8 @@ import pytest
 from tests.mqtt.test_mqtt_tls import _certificates, _openssl
 from zse.cli.mqtt import mqtt_settings
 from zse.config import ConfigError
+from zse.mqtt.bridge import mqtt_client
+from zse.mqtt.core import MqttConfigError, parse_settings
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
@@ -70,3 +72,26 @@ def test_an_encrypted_key_file_is_a_config_error_not_a_pass_phrase_prompt(
         f"mqtt.key_file: {key}: it is encrypted; give an unencrypted key (mode 0600)"
     )
     assert "pass phrase" not in capfd.readouterr().err
+
+
+async def test_the_library_refuses_an_encrypted_key_file_too(tmp_path: Path) -> None:
+    """``mqtt_client`` (the Python API, which skips the CLI's check) handed the key to paho
+    with no pass phrase callback: OpenSSL asked on the terminal, and waited. It is the same
+    MqttConfigError naming the key file; an unencrypted key still makes a client."""
+    _certificates(tmp_path)
+    key = tmp_path / "encrypted.key"
+    _openssl("pkey", "-in", "client.key", "-aes256", "-passout", "pass:guess-me",
+             "-out", key.name, cwd=tmp_path)  # fmt: skip
+    table = {
+        "url": "mqtts://127.0.0.1:8883",
+        "ca_file": str(tmp_path / "ca.pem"),
+        "cert_file": str(tmp_path / "client.pem"),
+        "key_file": str(key),
+    }
+    with pytest.raises(MqttConfigError) as error:
+        mqtt_client(parse_settings(table))
+    assert str(error.value) == (
+        f"mqtt.key_file: {key}: it is encrypted; give an unencrypted key (mode 0600)"
+    )
+    plain = parse_settings({**table, "key_file": str(tmp_path / "client.key")})
+    assert mqtt_client(plain) is not None

@@ -24,7 +24,7 @@ import signal
 import ssl
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -249,30 +249,21 @@ def _check_tls_files(settings: Any) -> None:
     broker blamed."""
     if not settings.tls:
         return
+    from zse.mqtt.core import MqttConfigError, refuse_encrypted_key  # noqa: PLC0415
+
     context = ssl.create_default_context()
     if settings.ca_file is not None:
         with _tls_file("ca_file", settings.ca_file):
             context.load_verify_locations(cafile=settings.ca_file)
     if settings.cert_file is not None:
         with _tls_file("cert_file", settings.cert_file):
-            context.load_cert_chain(
-                settings.cert_file, settings.key_file, password=_no_password(settings.key_file)
-            )
+            refuse = refuse_encrypted_key(settings.key_file or settings.cert_file)
+            try:
+                context.load_cert_chain(settings.cert_file, settings.key_file, password=refuse)
+            except MqttConfigError as exc:  # encrypted
+                raise ConfigError(str(exc)) from None
     if settings.key_file is not None:
         warn_if_shared(settings.key_file, "mqtt.key_file", logging.getLogger(__name__))
-
-
-def _no_password(key_file: str) -> Callable[[], str]:
-    """The ``password`` of ``load_cert_chain``: an encrypted key is a configuration error
-    (without it, OpenSSL asks for the pass phrase on the terminal, and waits), as the
-    headend's server key is (``zse.headend.pki``)."""
-
-    def refuse() -> str:
-        raise ConfigError(
-            f"mqtt.key_file: {key_file}: it is encrypted; give an unencrypted key (mode 0600)"
-        )
-
-    return refuse
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ import dataclasses
 import json
 import logging
 import socket
+import ssl
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
@@ -85,6 +86,7 @@ from zse.mqtt.core import (
     parse_batch,
     parse_command,
     reading_publication,
+    refuse_encrypted_key,
     registry_publication,
     removal,
     response_topic_of,
@@ -327,11 +329,6 @@ def mqtt_client(
     (which ends the persistent session of the same client id, section 3.1.2.4). A
     cancellation landing as the broker answers is raised, not lost (:class:`_Client`)."""
     s = settings
-    tls = (
-        aiomqtt.TLSParameters(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
-        if s.tls
-        else None
-    )
     client = _Client(
         s.host,
         s.port,
@@ -340,7 +337,7 @@ def mqtt_client(
         password=s.password,
         protocol=aiomqtt.ProtocolVersion.V311,
         clean_session=clean,
-        tls_params=tls,
+        tls_context=tls_context(s) if s.tls else None,
         timeout=10,
         # small messages at once, not held back for the broker's ACK (Nagle)
         socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
@@ -349,6 +346,20 @@ def mqtt_client(
     if manual_ack:
         client.ack_manually()
     return client
+
+
+def tls_context(settings: MqttSettings) -> ssl.SSLContext:
+    """The TLS context of ``settings``: the broker's certificate checked against ``ca_file``
+    (else the system's CAs) and its host name; ``cert_file`` / ``key_file`` the client's. An
+    encrypted key is :class:`~zse.mqtt.core.MqttConfigError` naming it, never a pass phrase
+    asked for on the terminal (:func:`~zse.mqtt.core.refuse_encrypted_key`)."""
+    context = ssl.create_default_context(cafile=settings.ca_file)
+    if settings.cert_file is not None:
+        key_file = settings.key_file or settings.cert_file  # the key in the certificate's file
+        context.load_cert_chain(
+            settings.cert_file, settings.key_file, password=refuse_encrypted_key(key_file)
+        )
+    return context
 
 
 def _drop(client: aiomqtt.Client) -> None:

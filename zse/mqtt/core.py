@@ -28,7 +28,7 @@ import json
 import re
 import urllib.parse
 from collections import OrderedDict, deque
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, TypeGuard
@@ -147,6 +147,7 @@ __all__ = [
     "parse_settings",
     "price_unit",
     "reading_publication",
+    "refuse_encrypted_key",
     "registry_publication",
     "removal",
     "response_topic_of",
@@ -185,6 +186,20 @@ MAX_REMAINING_LENGTH: Final = 268_435_455
 
 class MqttConfigError(ZseError, ValueError):
     """The ``[mqtt]`` table is wrong: the message names the key (``mqtt.url``...)."""
+
+
+def refuse_encrypted_key(key_file: str) -> Callable[[], str]:
+    """The ``password`` of :meth:`ssl.SSLContext.load_cert_chain` for ``mqtt.key_file``: an
+    encrypted key is :class:`MqttConfigError` naming it (without a callback OpenSSL asks for
+    the pass phrase on the terminal, and waits there), as the headend refuses an encrypted
+    server key (``zse.headend.pki``)."""
+
+    def refuse() -> str:
+        raise MqttConfigError(
+            f"mqtt.key_file: {key_file}: it is encrypted; give an unencrypted key (mode 0600)"
+        )
+
+    return refuse
 
 
 class CommandError(ZseError, ValueError):
