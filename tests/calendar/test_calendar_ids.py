@@ -7,6 +7,7 @@ event id are both kept, on both sides and across a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from tests.calendar.test_calendar_core import decoded
 from tests.calendar.test_calendar_protocol import NOW, SERVER, ask, deliver, display, get
 from tests.calendar.tou import tou_calendar
 from tests.services.test_start_order import Port
-from zse.calendar import CalendarOutcome, Calendars, CalendarSchedule
+from zse.calendar import CalendarCancellation, CalendarOutcome, Calendars, CalendarSchedule
 from zse.calendar.core import calendar_record
 from zse.calendar.protocol import CalendarServerProtocol
 from zse.calendar.service import CalendarServer, _step
@@ -57,6 +58,19 @@ def test_a_newer_issue_replaces_its_calendar_whole_and_an_older_one_is_refused()
     assert held.current(NOW + HOUR) is None
     assert not held.put(to_come, NOW)
     assert named(held) == [(40, 301)]
+
+
+def test_an_older_issue_of_another_type_is_refused_as_a_display_refuses_it() -> None:
+    """A calendar is named by provider and Issuer Calendar ID whatever its type: an older
+    issue under another type does not replace the newer one (a display refuses its header
+    OLDER, so the server would serve a calendar its displays never take)."""
+    newer = tou_calendar(issuer_event_id=301, start_time=NOW)
+    older = tou_calendar(issuer_event_id=300, start_time=NOW, calendar_type=1)
+    held = holding(newer)
+    assert held.displaced(older, NOW) == (False, [])
+    assert not held.put(older, NOW)
+    assert held.held(NOW) == [newer]
+    assert held.add_header(older.header(), NOW)[0] is CalendarOutcome.OLDER
 
 
 def test_a_newer_calendar_supersedes_the_older_ones_it_overlaps() -> None:
@@ -255,3 +269,60 @@ async def test_a_calendar_the_server_would_not_hold_is_refused_before_anything(
         assert server.endpoint.sent == sent
         assert named(server.calendars) == [(40, 301)]
         assert sorted(await store.load(server.namespace)) == ["0/5/40"]
+
+
+async def test_two_publications_at_once_send_only_what_the_server_holds(tmp_path: Path) -> None:
+    """A calendar published while a newer one that overlaps it is being stored is refused as
+    it would be after (it was stored and sent to displays, the server not holding it)."""
+    async with await Store.open(tmp_path / "esi.db") as store:
+        server = await _server(store)
+        newer = tou_calendar(issuer_calendar_id=41, issuer_event_id=400, start_time=NOW)
+        older = tou_calendar(issuer_calendar_id=40, issuer_event_id=300, start_time=NOW + HOUR)
+        outcomes = await asyncio.gather(
+            server.publish(newer, dst=0xFFFF),
+            server.publish(older, dst=0xFFFF),
+            return_exceptions=True,
+        )
+        assert outcomes[0] is None
+        assert isinstance(outcomes[1], ValueError)
+        sent = {
+            int(decode_command(Calendar, command, payload, from_server=True)[0].issuer_calendar_id)
+            for _, command, payload in server.endpoint.sent
+        }
+        assert sent == {41}
+        assert named(server.calendars) == [(41, 400)]
+        assert sorted(await store.load(server.namespace)) == ["0/5/41"]
+
+
+async def test_a_calendar_superseded_then_left_alone_does_not_come_back_at_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A calendar over (the next of its type began) stays over when that next one is
+    cancelled, or moves to another calendar type: its record goes too (it came back in force
+    at the restart)."""
+    clock = [NOW]
+    path = tmp_path / "esi.db"
+    over = tou_calendar(issuer_calendar_id=41, issuer_event_id=300, start_time=NOW)
+    following = tou_calendar(issuer_calendar_id=40, issuer_event_id=300, start_time=NOW + HOUR)
+    for change in ("cancel", "retype"):
+        path.unlink(missing_ok=True)
+        clock[0] = NOW
+        async with await Store.open(path) as store:
+            server = CalendarServer(Port(9), clock=lambda: clock[0], store=store)
+            await server.start()
+            for calendar in (over, following):
+                await server.publish(calendar)
+            clock[0] = NOW + 2 * HOUR
+            assert server.calendars.held(clock[0]) == [following]  # the first is over
+            if change == "cancel":
+                await server.cancel(CalendarCancellation(**CANCEL_40))
+            else:
+                await server.publish(dataclasses.replace(following, calendar_type=1))
+            held = server.calendars.held(clock[0])
+        async with await Store.open(path) as store:
+            again = CalendarServer(Port(9), clock=lambda: clock[0], store=store)
+            await again.start()
+            assert again.calendars.held(clock[0]) == held, change
+
+
+CANCEL_40 = {"provider_id": 5, "issuer_calendar_id": 40, "calendar_type": 0}

@@ -875,12 +875,15 @@ class Calendars:
     def put(self, calendar: CalendarSchedule, now: int) -> bool:
         """Keep a whole calendar (a server's own, or one put together), in place of the
         calendar of its provider and Issuer Calendar ID (of any type); False for a repeat, an
-        older issue of a calendar held, or one a newer calendar of its type overlaps
-        (:class:`_Timeline`)."""
+        older issue of a calendar held (of any type), or one a newer calendar of its type
+        overlaps (:class:`_Timeline`)."""
         timeline = self._timelines.get(calendar.calendar_type)
         if timeline is None:
             timeline = self._timelines[calendar.calendar_type] = _Timeline(self.limit)
-        if timeline.overlapped(calendar, now):
+        held = self.calendar(*_identity(calendar), now)  # of any type, as add_header asks
+        if timeline.overlapped(calendar, now) or (
+            held is not None and held.issuer_event_id > calendar.issuer_event_id
+        ):
             return False
         for kind, other in self._timelines.items():
             if kind != calendar.calendar_type:

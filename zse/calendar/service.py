@@ -12,6 +12,7 @@ Prepayment server follows the Friendly Credit calendar). The client's timer tell
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -123,6 +124,10 @@ class CalendarServer:
         self.protocol = CalendarServerProtocol()
         self.calendars: Calendars = self.protocol.calendars
         self._stream: EventStream[CalendarStored] = EventStream()
+        #: one publication at a time, from what it displaces to its commit and keeping
+        self._changing = asyncio.Lock()
+        #: the keys of the calendar records the store may hold (never fewer than it holds)
+        self._records: set[str] = set()
 
     def on_event(
         self, listener: Callable[[CalendarStored], Awaitable[Any] | None]
@@ -140,12 +145,10 @@ class CalendarServer:
         held once all are loaded (superseded or overlapped by a newer one, over, past the
         bound: as a store written before each publication deleted them has) are deleted."""
         if self.store is not None:
-            stale = await self.store.load_with(self.namespace, self._load)
+            stale = set(await self.store.load_with(self.namespace, self._load))
             if stale:
-                batch = Batch()
-                for key in stale:
-                    batch.delete(self.namespace, key)
-                await self.store.commit(batch)
+                await self.store.commit(_deleting(self.namespace, stale))
+            self._records -= stale
         self.endpoint.add_handler(CALENDAR, self._on_message)
 
     def _load(self, records: dict[str, Any], on_bad: Callable[[RecordError], None]) -> list[str]:
@@ -165,6 +168,7 @@ class CalendarServer:
             loaded.append(key)
 
         load_each(sorted(records.items()), load, namespace=self.namespace, on_bad=on_bad)
+        self._records = set(loaded)
         held = {_key(calendar) for calendar in self.calendars.held(now)}
         return [key for key in loaded if key not in held]
 
@@ -180,9 +184,17 @@ class CalendarServer:
         is given, send it there: Publish Calendar, then its parts. Held once stored
         (:meth:`_commit`). :class:`ValueError`, nothing stored or sent, for a calendar that
         would not be held (:meth:`~zse.calendar.core.Calendars.put`)."""
+        async with self._changing:  # what displaced() saw is what put() then holds
+            step, change = await self._publish(calendar, _to(dst, dst_ep, dst_mode))
+        await self._stored(change)
+        await carry_out(self.endpoint, step, lambda _: None)
+
+    async def _publish(
+        self, calendar: CalendarSchedule, to: Destination | None
+    ) -> tuple[Step, CalendarStored]:
+        """Check, store and keep ``calendar``: what :meth:`publish` sends and tells."""
         now = self.clock()
         resolved = calendar.with_start(now) if calendar.start_time == 0 else calendar
-        to = _to(dst, dst_ep, dst_mode)
         self.protocol.check(resolved)
         kept, gone = self.calendars.displaced(resolved, now)
         if not kept:  # sent, it would be a calendar the server does not answer for
@@ -191,17 +203,18 @@ class CalendarServer:
                 "held: an older issue of a calendar held, or a newer calendar of its type "
                 "overlaps it (SE 1.2 D.9.2.4.1)"
             )
-        batch = Batch()
-        for calendar_gone in gone:  # superseded, overlapped: their records go with them
-            batch.delete(self.namespace, _key(calendar_gone))  # its own older issue's too
+        keep = {_key(c) for c in self.calendars.held(now)} - {_key(c) for c in gone}
+        keep.add(_key(resolved))
+        dropped = self._records - keep  # superseded, overlapped, over: their records go
+        batch = _deleting(self.namespace, dropped)
         batch.put(self.namespace, _key(resolved), calendar_record(resolved))
         change = CalendarStored(
             resolved.calendar_type, resolved.provider_id, resolved.issuer_calendar_id
         )
+        self._records |= keep
         await self._commit(batch, lambda: self.protocol.publish(resolved, now, to), change)
-        step = self.protocol.publish(resolved, now, to)
-        await self._stored(change)
-        await carry_out(self.endpoint, step, lambda _: None)
+        self._records -= dropped
+        return self.protocol.publish(resolved, now, to), change
 
     async def cancel(
         self,
@@ -223,15 +236,21 @@ class CalendarServer:
             "issuer_calendar_id": cancellation.issuer_calendar_id,
             "calendar_type": cancellation.calendar_type,
         }
-        batch = Batch().delete(self.namespace, key).put(self.namespace, _CANCELLATION_KEY, record)
         change = CalendarStored(
             cancellation.calendar_type,
             cancellation.provider_id,
             cancellation.issuer_calendar_id,
             cancelled=True,
         )
-        await self._commit(batch, lambda: self.protocol.cancel(cancellation, now, to), change)
-        step = self.protocol.cancel(cancellation, now, to)
+        async with self._changing:
+            kept = {_key(c) for c in self.calendars.held(now)} - {key}
+            dropped = (self._records - kept) | {key}  # and those over: as publish()
+            batch = _deleting(self.namespace, dropped).put(
+                self.namespace, _CANCELLATION_KEY, record
+            )
+            await self._commit(batch, lambda: self.protocol.cancel(cancellation, now, to), change)
+            self._records -= dropped
+            step = self.protocol.cancel(cancellation, now, to)
         await self._stored(change)
         await carry_out(self.endpoint, step, lambda _: None)
 
@@ -257,6 +276,16 @@ class CalendarServer:
 
     async def _on_message(self, msg: ZclMessage) -> foundation.Status | None:
         return await carry_out(self.endpoint, _step(self.protocol, msg, self.clock), lambda _: None)
+
+
+def _deleting(namespace: str, keys: set[str]) -> Batch:
+    """A batch deleting ``keys``: the records of calendars no longer held (one over, then
+    left alone by the calendar that ended it, cancelled or moved to another type, would
+    otherwise come back in force at a restart)."""
+    batch = Batch()
+    for key in sorted(keys):
+        batch.delete(namespace, key)
+    return batch
 
 
 def _to(dst: int | None, dst_ep: int, dst_mode: t.AddrMode) -> Destination | None:
