@@ -50,6 +50,15 @@ def test_two_calendars_sharing_an_issuer_event_id_are_both_kept() -> None:
     assert named(holding(FIRST, SECOND)) == [(40, 300), (41, 300)]
 
 
+def test_two_calendars_sharing_a_start_and_an_event_id_are_in_force_in_one_order() -> None:
+    """Which of two calendars of one type with the same start and issuer event id is in force
+    does not hang on the order they came in (a restart loads by key, a display as they
+    arrive): the greater provider and Issuer Calendar ID (zse's own reading)."""
+    second = dataclasses.replace(SECOND, start_time=NOW)
+    assert holding(FIRST, second).current(NOW) == second
+    assert holding(second, FIRST).current(NOW) == second
+
+
 def test_a_newer_issue_replaces_its_calendar_whole_and_an_older_one_is_refused() -> None:
     to_come = tou_calendar(issuer_event_id=300, start_time=NOW + HOUR)
     newer = tou_calendar(issuer_event_id=301, start_time=NOW + 2 * HOUR)
@@ -326,3 +335,21 @@ async def test_a_calendar_superseded_then_left_alone_does_not_come_back_at_a_res
 
 
 CANCEL_40 = {"provider_id": 5, "issuer_calendar_id": 40, "calendar_type": 0}
+
+
+async def test_a_changed_issue_the_server_would_not_hold_is_refused(tmp_path: Path) -> None:
+    """The same issue of a held calendar moved to a start a newer calendar overlaps: not held
+    (the one held stays), so refused; it was stored over the held one's record, which was
+    then lost at the restart."""
+    first = tou_calendar(issuer_event_id=300, start_time=NOW)
+    moved = tou_calendar(issuer_event_id=300, start_time=NOW + HOUR)
+    newer = tou_calendar(issuer_calendar_id=41, issuer_event_id=301, start_time=NOW + HOUR)
+    assert holding(first, newer).displaced(moved, NOW) == (False, [])
+    path = tmp_path / "esi.db"
+    async with await Store.open(path) as store:
+        server = await _server(store)
+        for calendar in (first, newer):
+            await server.publish(calendar)
+        with pytest.raises(ValueError, match=r"would not be held"):
+            await server.publish(moved)
+    assert await _after_restart(path) == ([(40, 300), (41, 301)], ["0/5/40", "0/5/41"])

@@ -823,6 +823,13 @@ class _Timeline(Published[CalendarSchedule]):
     def same(self, known: CalendarSchedule, item: CalendarSchedule) -> bool:
         return _identity(known) == _identity(item)
 
+    def order(self, entry: tuple[int, CalendarSchedule]) -> tuple[int, ...]:
+        """By start and issuer event id, then provider and Issuer Calendar ID: two calendars
+        sharing a start and an issuer event id are in force in one order, whatever order
+        they came in (zse's own reading)."""
+        start, item = entry
+        return (start, item.issuer_event_id, *_identity(item))
+
     def add(self, item: CalendarSchedule, now: int) -> bool:
         """Keep ``item`` (:meth:`Published.add`) unless a newer calendar overlaps it or it
         is an older issue of a calendar held; False then and for a repeat."""
@@ -903,9 +910,11 @@ class Calendars:
                 copy.restore(start, item)
         before = self.held(now, absolute=True)
         trial.put(calendar, now)
-        after = {_named(c) for c in trial.held(now)}
-        gone = [c for c in before if _named(c) not in after]
-        return _named(calendar) in after, gone
+        after = trial.held(now, absolute=True)
+        named = {_named(c) for c in after}
+        gone = [c for c in before if _named(c) not in named]
+        resolved = calendar.with_start(now) if calendar.start_time == START_NOW else calendar
+        return resolved in after, gone  # as given: not another issue's start held instead
 
     def held(self, now: int, *, absolute: bool = False) -> list[CalendarSchedule]:
         """Every calendar kept at ``now`` (in force and to come), by type then start."""

@@ -810,7 +810,7 @@ class Published(Generic[T]):
                 del self._items[index]
                 break
         self._items.append((start, item))
-        self._items.sort(key=lambda entry: (entry[0], entry[1].issuer_event_id))
+        self._items.sort(key=self.order)
         self._expire(now)
         # Full: the latest starts go, never the value in force (first once expired), as
         # Silicon Labs' price client drops its latest when its table is full.
@@ -818,6 +818,12 @@ class Published(Generic[T]):
         while len(self._items) > self.limit and self._items[-1][1] is not in_force:
             del self._items[-1]
         return True
+
+    def order(self, entry: tuple[int, T]) -> tuple[int, ...]:
+        """How kept values are ordered, the last started in force: by start, then issuer
+        event id (the newer in force on a tie)."""
+        start, item = entry
+        return (start, item.issuer_event_id)
 
     def same(self, known: T, item: T) -> bool:
         """Whether ``item`` is a new word on ``known`` (it replaces it): here the same issuer
@@ -901,7 +907,7 @@ class Published(Generic[T]):
         a value of the same issuer event id replaced; the bound is :meth:`add`'s to keep."""
         self._items = [(s, i) for s, i in self._items if not self.same(i, item)]
         self._items.append((start, item))
-        self._items.sort(key=lambda entry: (entry[0], entry[1].issuer_event_id))
+        self._items.sort(key=self.order)
 
     def drop(self, unwanted: Callable[[T], bool]) -> int:
         """Forget every value ``unwanted`` picks (a cancelled tariff); how many went."""
