@@ -95,3 +95,29 @@ async def test_a_handler_ending_in_its_own_cancelled_error_still_releases_its_da
     assert await client.read(tunnel, timeout=30) == b"ok"
     await client.stop()
     await server.stop()
+
+
+async def test_handlers_cancelled_by_stop_give_their_slots_back() -> None:
+    """``stop()`` cancels the running handler and the one waiting behind it on its tunnel
+    (review 2 of session 24): neither released its data, so the closed tunnel stayed in the
+    core's closed-and-held tunnels for good, keeping its slot (``max_tunnels`` 1 here): the
+    same server started again answered NO_MORE_TUNNEL_IDS to every Request Tunnel. The data
+    of a handler cancelled by ``stop()`` is released (nothing sent: the service is stopping)."""
+    _, _, server, client, _ = await network(73, server_options={"max_tunnels": 1})
+    never = asyncio.Event()
+
+    async def stuck(data: TunnelData) -> None:
+        await never.wait()
+
+    server.serve(ECHO, stuck, manufacturer_code=MFR)
+    await server.start()
+    tunnel = await client.open(ECHO, manufacturer_code=MFR, flow_control=False)
+    await client.send(tunnel, b"x")  # its handler runs
+    await client.send(tunnel, b"y")  # its handler waits for the first one
+    await client.close(tunnel)
+    await asyncio.sleep(5)
+    await server.stop()
+    await server.start()
+    assert await client.open(ECHO, manufacturer_code=MFR, flow_control=False) >= 0
+    await client.stop()
+    await server.stop()

@@ -126,6 +126,8 @@ class _Shell:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Each tunnel's last handler task: the next of its data waits for it (in order).
         self._chains: dict[int, asyncio.Task[None]] = {}
+        #: The handler tasks whose data is not yet released (:meth:`stop` releases it).
+        self._unreleased: dict[asyncio.Task[None], TunnelData] = {}
         self._moves: _Moves | None = None
 
     def _now(self) -> float:
@@ -140,8 +142,9 @@ class _Shell:
             self.endpoint.app.add_listener(self._moves)
 
     async def stop(self) -> None:
-        """Stop serving the cluster and the timer; the handlers still running are cancelled
-        and awaited (none sends on a stopped service)."""
+        """Stop serving the cluster and the timer; the handlers still running, or waiting for
+        their tunnel's earlier data, are cancelled and awaited (none sends on a stopped
+        service), their data released: a closed tunnel's slot is not kept for good."""
         if self._remove is not None:
             self._remove()
             self._remove = None
@@ -152,6 +155,9 @@ class _Shell:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        for task in running:  # their data: released, no Ready Data sent (the service stops)
+            if (event := self._unreleased.pop(task, None)) is not None:
+                self.core.release(event.tunnel_id, len(event.data))
         await self._timer.stop()
 
     async def send(self, tunnel_id: int, data: bytes) -> None:
@@ -217,6 +223,7 @@ class _Shell:
 
         task = asyncio.get_running_loop().create_task(run())
         self._chains[tunnel] = task
+        self._unreleased[task] = event
 
         def done(task: asyncio.Task[None]) -> None:
             if self._chains.get(tunnel) is task:  # the tunnel's last: nothing waits on it
@@ -244,6 +251,8 @@ class _Shell:
             LOGGER.exception("tunnel %d handler failed", event.tunnel_id)
             reply = None
         async with self._lock:
+            if (task := asyncio.current_task()) is not None:
+                self._unreleased.pop(task, None)
             steps = [self.core.release(event.tunnel_id, len(event.data))]
             if reply and event.tunnel_id in self.core.tunnels:
                 try:
