@@ -143,3 +143,25 @@ def test_the_framer_resynchronises_after_an_over_long_message(chunk):
         b"bc",
         b"",
     ]
+
+
+async def test_the_rest_of_a_garbled_answer_is_not_read_as_the_next_tries_answers():
+    """An answer carried by several Transfer Data (a long status text) whose frame length came
+    garbled (over the limit): the terminal gave up on it at once and retried on the same
+    tunnel renewed (its reads kept) with its framing restarted, so the answer's remaining
+    Transfer Data were read as new frames: the status text's octets named an over-long frame
+    again, try after try, and the terminal gave up on a hub that answered every try. Each
+    retry after a garbled answer now takes a new tunnel: the ledger's DUPLICATE is read."""
+    site = await build(93)
+    await bootstrap(site)
+    client = await terminal_client(site)
+    site.hub.handlers[CommandCode.READ_STATUS] = lambda _: b"s" * 300  # several Transfer Data
+    command = service_request(target=site.target)[0]
+    _garble_answers(site, command, "frame length", times=1)
+    terminal = InstallerTerminal(client, [command], timeout=5, attempts=3)
+    [response] = await terminal.run()
+    assert (response.status, response.result) == (Outcome.DUPLICATE, b"s" * 300)
+    assert site.hub.executed == {(command.originator, command.counter): 1}
+    await terminal.close()
+    await client.stop()
+    await site.stop()

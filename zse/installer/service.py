@@ -629,10 +629,11 @@ class InstallerTerminal:
         authentication is dropped below and comes to the same) or when the answer is garbled
         (it does not decode). Either way the command may have run on the hub, so the next try
         sends the very same signed command on a renewed tunnel (both ends' framing
-        restarted): the hub's ledger answers it DUPLICATE with the stored result, never runs
-        it again. Both share the ``attempts`` budget (default 5): retrying is safe at any count,
-        the bound only stops a hub that keeps failing (zse's own choice; no GBCS or Silicon
-        Labs rule for this exchange was within reach)."""
+        restarted), after a garbled answer on a new one (the garbled answer's rest, still on
+        its way, is not read as framed answers): the hub's ledger answers it DUPLICATE with
+        the stored result, never runs it again. Both share the ``attempts`` budget (default
+        5): retrying is safe at any count, the bound only stops a hub that keeps failing
+        (zse's own choice; no GBCS or Silicon Labs rule for this exchange was within reach)."""
         while self.position < len(self.commands):
             command = self.commands[self.position]
             failures: list[str] = []
@@ -647,6 +648,9 @@ class InstallerTerminal:
                         exc,
                         attempt + 1,
                     )
+                    # its rest may still come: a new tunnel, not this one renewed (its reads
+                    # kept), so that no try reads it as framed answers
+                    await self.close()
                 except (TimeoutError, TunnelError, OSError) as exc:
                     failures.append(f"no answer ({str(exc) or type(exc).__name__})")
                     LOGGER.info(
