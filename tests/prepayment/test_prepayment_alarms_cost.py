@@ -74,6 +74,22 @@ def test_cost_consumption_is_counted_by_the_meters_local_day_week_and_month() ->
     assert in_utc.cost_consumption(SATURDAY_LATE + HOUR)["day"][:2] == [140, 0]
 
 
+def test_a_clock_set_ahead_then_back_does_not_stop_the_cost_counting() -> None:
+    """The meter's clock set a year ahead for nine days (a wrong time from the ESI), then
+    corrected: the newest nine keys of each period were kept, by rank, so the nine future
+    days outranked every real one and each charge made after the correction was dropped as it
+    was counted: the current day read 0 for a year. Periods are kept by their distance from
+    the one charged now (within the periods served, either side): the future ones go."""
+    account = PrepayAccount(PrepayConfig(initial_credit=100_000), local=AEST.local_time)
+    ahead = SATURDAY_LATE + 365 * 24 * HOUR
+    for day in range(9):
+        charge(account, 7, ahead + day * 24 * HOUR)
+    charge(account, 40, SATURDAY_LATE)  # corrected
+    cost = account.cost_consumption(SATURDAY_LATE)
+    assert (cost["day"][0], cost["week"][0], cost["month"][0]) == (40, 40, 40)
+    assert account.cost_consumption(ahead)["day"] == [0] * 9  # the wrong year's are gone
+
+
 def test_the_cost_set_is_served_with_its_formatting_unit_and_currency() -> None:
     config = PrepayConfig(initial_credit=100_000, currency=826)
     account = PrepayAccount(config, local=AEST.local_time)

@@ -170,6 +170,9 @@ _UINT48_MAX: Final = (1 << 48) - 1
 #: The ZigBee epoch's date: day keys are its ordinal plus local days since.
 _EPOCH_ORDINAL: Final = _dt.date(2000, 1, 1).toordinal()
 
+#: How far apart two periods' keys are (:func:`_period_key`: a week's is its Monday's day).
+_PERIOD_STEP: Final = {"day": 1, "week": 7, "month": 1}
+
 #: A meter's local time (ZigBee seconds) at a UTC instant (ZigBee seconds).
 LocalTime = Callable[[int], int]
 
@@ -913,7 +916,9 @@ class PrepayAccount:
     # -- the Historical Cost Consumption set (D.7.2.2.6) -------------------------------------
 
     def _count_cost(self, amount: int, now: int) -> None:
-        """Count ``amount`` charged at ``now`` in its local day, week and month."""
+        """Count ``amount`` charged at ``now`` in its local day, week and month. Kept: the
+        periods within those served of it, either side (a clock set ahead then back leaves
+        no future period outranking the real ones; a small step back keeps the one it left)."""
         if amount <= 0:
             return
         local = self.local(now)
@@ -921,7 +926,8 @@ class PrepayAccount:
             held = self.cost[period]
             key = _period_key(period, local)
             held[key] = held.get(key, 0) + amount
-            for old in sorted(held)[: -(most + 1)]:
+            reach = most * _PERIOD_STEP[period]
+            for old in [other for other in held if abs(other - key) > reach]:
                 del held[old]
 
     def cost_consumption(self, now: int) -> dict[str, list[int]]:
@@ -932,7 +938,7 @@ class PrepayAccount:
         out: dict[str, list[int]] = {}
         for period, most in COST_CONSUMPTION_PERIODS.items():
             current = _period_key(period, local)
-            step = 7 if period == "week" else 1
+            step = _PERIOD_STEP[period]
             held = self.cost[period]
             out[period] = [
                 min(held.get(current - step * back, 0), _UINT48_MAX) for back in range(most + 1)
