@@ -11,8 +11,9 @@ import logging
 
 import pytest
 
+from tests.tunneling.test_tunneling_closed_held import client_holding_three
 from tests.tunneling.test_tunneling_service import ECHO, MFR, network
-from zse.tunneling.protocol import TunnelData
+from zse.tunneling.protocol import TransferFailed, TunnelData
 
 
 async def test_stop_cancels_and_awaits_the_running_handlers() -> None:
@@ -119,5 +120,26 @@ async def test_handlers_cancelled_by_stop_give_their_slots_back() -> None:
     await server.stop()
     await server.start()
     assert await client.open(ECHO, manufacturer_code=MFR, flow_control=False) >= 0
+    await client.stop()
+    await server.stop()
+
+
+async def test_a_read_whose_release_stop_cancelled_gives_its_room_back() -> None:
+    """A read hands its data over and releases it in a task waiting for the shell's lock;
+    ``stop()`` cancelled that task, so the data stayed counted against the tunnel for good:
+    the same client started again refused the server's third frame DATA_OVERFLOW (bound 3).
+    ``stop()`` releases what the tasks it cancels had not."""
+    server, client, at_server, tunnel = await client_holding_three(74)
+    await asyncio.sleep(5)
+    async with client._lock:  # as a send under way holds it
+        assert await client.read(tunnel) == b"x"  # its release waits for the lock
+        await client.stop()
+    await client.start()
+    assert [await client.read(tunnel, timeout=1) for _ in range(2)] == [b"x"] * 2
+    [at_server_id] = server.core.tunnels
+    for data in (b"a", b"b", b"c"):
+        await server.send(at_server_id, data)
+    await asyncio.sleep(5)
+    assert [e for e in at_server if isinstance(e, TransferFailed)] == []
     await client.stop()
     await server.stop()

@@ -126,8 +126,9 @@ class _Shell:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Each tunnel's last handler task: the next of its data waits for it (in order).
         self._chains: dict[int, asyncio.Task[None]] = {}
-        #: The handler tasks whose data is not yet released (:meth:`stop` releases it).
-        self._unreleased: dict[asyncio.Task[None], TunnelData] = {}
+        #: The tasks (handlers, a read's release) that have not yet released their data:
+        #: tunnel id and octets (:meth:`stop` releases it for those it cancels).
+        self._unreleased: dict[asyncio.Task[None], tuple[int, int]] = {}
         self._moves: _Moves | None = None
 
     def _now(self) -> float:
@@ -156,8 +157,8 @@ class _Shell:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         for task in running:  # their data: released, no Ready Data sent (the service stops)
-            if (event := self._unreleased.pop(task, None)) is not None:
-                self.core.release(event.tunnel_id, len(event.data))
+            if (held := self._unreleased.pop(task, None)) is not None:
+                self.core.release(*held)
         await self._timer.stop()
 
     async def send(self, tunnel_id: int, data: bytes) -> None:
@@ -223,7 +224,7 @@ class _Shell:
 
         task = asyncio.get_running_loop().create_task(run())
         self._chains[tunnel] = task
-        self._unreleased[task] = event
+        self._unreleased[task] = (event.tunnel_id, len(event.data))
 
         def done(task: asyncio.Task[None]) -> None:
             if self._chains.get(tunnel) is task:  # the tunnel's last: nothing waits on it
@@ -231,6 +232,11 @@ class _Shell:
 
         task.add_done_callback(done)
         keep_task(self._tasks, task, LOGGER, "tunnel handler failed", logging.ERROR)
+
+    def _released(self) -> None:
+        """The running task releases its data now: :meth:`stop` has nothing to release."""
+        if (task := asyncio.current_task()) is not None:
+            self._unreleased.pop(task, None)
 
     async def _run_handler(self, handler: TunnelHandler, event: TunnelData) -> None:
         """Hand ``event`` to ``handler`` and send its reply. A failing handler, or one whose
@@ -251,8 +257,7 @@ class _Shell:
             LOGGER.exception("tunnel %d handler failed", event.tunnel_id)
             reply = None
         async with self._lock:
-            if (task := asyncio.current_task()) is not None:
-                self._unreleased.pop(task, None)
+            self._released()
             steps = [self.core.release(event.tunnel_id, len(event.data))]
             if reply and event.tunnel_id in self.core.tunnels:
                 try:
@@ -537,11 +542,13 @@ class TunnelingClient(_Shell):
             release = asyncio.get_running_loop().create_task(
                 self._release(tunnel_id, len(item.data))
             )
+            self._unreleased[release] = (tunnel_id, len(item.data))
             keep_task(self._tasks, release, LOGGER, "tunnel release failed")
         return item.data
 
     async def _release(self, tunnel_id: int, octets: int) -> None:
         async with self._lock:
+            self._released()
             await self._carry(self.core.release(tunnel_id, octets))
 
     def _queue(self, event: TunnelEvent) -> None:
