@@ -5,9 +5,12 @@ the command runs once; an over-long framed message is skipped whole and answered
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.installer.site import (
     OFFICE,
@@ -128,6 +131,25 @@ async def test_an_over_long_message_is_skipped_whole_and_answered_once():
     await client.close(tunnel)
     await client.stop()
     await site.stop()
+
+
+def _framed_out(framer: _Framer, data: bytes) -> list[bytes | str]:
+    return [m if isinstance(m, bytes) else str(m) for m in framer.feed(data)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.integers(0, 300)), st.integers(0, 60))
+def test_any_cut_of_a_stream_gives_the_same_messages(stream, cuts, limit):
+    """Fed whole or cut anywhere (Transfer Data split a stream where they will), the framer
+    gives the same messages and over-long reports in the same order, and is left in the
+    same state (what it gives for what comes next)."""
+    whole = _Framer(limit=limit)
+    expected = _framed_out(whole, stream)
+    cut = _Framer(limit=limit)
+    bounds = [0, *sorted({c for c in cuts if c <= len(stream)}), len(stream)]
+    got = [m for a, b in itertools.pairwise(bounds) for m in _framed_out(cut, stream[a:b])]
+    assert got == expected
+    assert _framed_out(cut, bytes(2)) == _framed_out(whole, bytes(2))  # the same state
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4098, 10_000])
