@@ -5,8 +5,10 @@ garbage that never raises anything but the DecodeError the shell turns into MALF
 from __future__ import annotations
 
 import dataclasses
+import logging
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from zigpy.zcl import foundation
@@ -438,3 +440,20 @@ def test_the_demand_refused_is_asked_for_again_once_reports_come_back() -> None:
     schema = foundation.GENERAL_COMMANDS[G.Configure_Reporting].schema
     records, _ = schema.deserialize(again.payload)
     assert [r.attrid for r in records.config_records] == [DEMAND]
+
+
+def test_a_summation_without_value_is_logged_once_until_a_value_comes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A meter reporting its summation as the non-value for hours (real meters do:
+    tests/vectors/real-meters.json) logged a warning at every report; once until the meter
+    gives a value again."""
+    core = MeteringClientProtocol(METER)
+    core.start(NOW)
+    feed(core, read_response({A.UNIT_OF_MEASURE: 0, A.MULTIPLIER: 1, A.DIVISOR: 1}))
+    with caplog.at_level(logging.WARNING, logger="zse.metering"):
+        for value in (2**48 - 1, 2**48 - 1, 2**48 - 1, 1000, 2**48 - 1, 2**48 - 1):
+            feed(core, report({SUMMATION: value}))
+    said = [r.getMessage() for r in caplog.records if "no value" in r.getMessage()]
+    assert len(said) == 2
+    assert SUMMATION not in core.raw  # unknown again

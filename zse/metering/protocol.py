@@ -624,6 +624,9 @@ class MeteringClientProtocol:
         #: The last raw value of each attribute followed, and when it came.
         self.raw: dict[int, tuple[int, int, bool]] = {}
         self.readings: dict[int, MeterReading] = {}
+        #: The summation is the non-value now (said once until a value comes: a meter may
+        #: report it for hours)
+        self._summation_unknown = False
         #: None: Configure Reporting not answered yet; True: the meter reports; False: refused.
         self.reporting: bool | None = None
         self.polling = False
@@ -910,6 +913,8 @@ class MeteringClientProtocol:
             if attr == SUMMATION and value == SUMMATION_NON_VALUE:
                 self._unknown(value)
                 continue
+            if attr == SUMMATION:
+                self._summation_unknown = False
             self.raw[attr] = (int(value), now, reported)
             reading = self._format(attr)
             if reading is not None:
@@ -918,10 +923,13 @@ class MeteringClientProtocol:
 
     def _unknown(self, value: int) -> None:
         """The meter's summation is its non-value (a real meter's glitch, seen through a Glow
-        IHD: tests/vectors/real-meters.json): no longer known, not shown, no consumption."""
-        LOGGER.warning(
-            "the meter's CurrentSummationDelivered is 0x%X (no value): shown as unknown", value
-        )
+        IHD: tests/vectors/real-meters.json): no longer known, not shown, no consumption.
+        Logged once until the meter gives a value again (not at every report)."""
+        if not self._summation_unknown:
+            LOGGER.warning(
+                "the meter's CurrentSummationDelivered is 0x%X (no value): shown as unknown", value
+            )
+        self._summation_unknown = True
         self.raw.pop(SUMMATION, None)
         self.readings.pop(SUMMATION, None)
 
