@@ -69,7 +69,6 @@ table, the friendly credit bitmap Exegin's and zsmartsystems' (facts only, nothi
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -110,6 +109,7 @@ from zse.se.prepay import (
     mask_code,
 )
 from zse.se.types import UNIT_OF_MEASURE_BCD
+from zse.time.core import LocalTime, local_period
 
 __all__ = [
     "ALARM_MASKS",
@@ -167,14 +167,9 @@ _NO_TIME: Final = 0xFFFFFFFF
 #: Calendar changes :meth:`PrepayAccount.friendly_times` follows to find the next period.
 _FRIENDLY_LOOK: Final = 16
 _UINT48_MAX: Final = (1 << 48) - 1
-#: The ZigBee epoch's date: day keys are its ordinal plus local days since.
-_EPOCH_ORDINAL: Final = _dt.date(2000, 1, 1).toordinal()
-
-#: How far apart two periods' keys are (:func:`_period_key`: a week's is its Monday's day).
+#: How far apart two periods' keys are (:func:`~zse.time.core.local_period`: a week's is its
+#: Monday's day).
 _PERIOD_STEP: Final = {"day": 1, "week": 7, "month": 1}
-
-#: A meter's local time (ZigBee seconds) at a UTC instant (ZigBee seconds).
-LocalTime = Callable[[int], int]
 
 #: Top-ups kept for Get Top Up Log and the Top-up attribute set, newest first.
 MAX_TOP_UP_LOG: Final = 30
@@ -701,7 +696,7 @@ class PrepayAccount:
         #: accepted top-up clears them.
         self.top_up_alarm = 0
         #: Cost of consumption charged by period ("day", "week", "month") and local period
-        #: key (:func:`_period_key`), the newest of each kept.
+        #: key (:func:`~zse.time.core.local_period`), the newest of each kept.
         self.cost: dict[str, dict[int, int]] = {period: {} for period in COST_CONSUMPTION_PERIODS}
         #: The utility's commands waiting for their time, by time then issuer event id.
         self.pending: list[Scheduled] = []
@@ -924,7 +919,7 @@ class PrepayAccount:
         local = self.local(now)
         for period, most in COST_CONSUMPTION_PERIODS.items():
             held = self.cost[period]
-            key = _period_key(period, local)
+            key = local_period(period, local)
             held[key] = held.get(key, 0) + amount
             reach = most * _PERIOD_STEP[period]
             for old in [other for other in held if abs(other - key) > reach]:
@@ -937,7 +932,7 @@ class PrepayAccount:
         local = self.local(now)
         out: dict[str, list[int]] = {}
         for period, most in COST_CONSUMPTION_PERIODS.items():
-            current = _period_key(period, local)
+            current = local_period(period, local)
             step = _PERIOD_STEP[period]
             held = self.cost[period]
             out[period] = [
@@ -1543,18 +1538,6 @@ def _top_up_alarm(code: bytes, refused: TopUpResult) -> int:
     if not code.translate(None, _SEPARATORS) or len(code) > MAX_CODE_LENGTH:
         return int(PrepaymentAlarmStatus.Top_Up_Code_Error)
     return int(PrepaymentAlarmStatus.Top_Up_Code_Invalid)
-
-
-def _period_key(period: str, local: int) -> int:
-    """The key of the local ``period`` holding local ZigBee time ``local``: a day's date
-    ordinal, its week's Monday's (ZBOSS: weeks from Monday), a month's year * 12 + month."""
-    day = _EPOCH_ORDINAL + local // 86400
-    if period == "day":
-        return day
-    date = _dt.date.fromordinal(day)
-    if period == "week":
-        return day - date.weekday()
-    return date.year * 12 + date.month - 1
 
 
 def _same_time(time: int) -> int:

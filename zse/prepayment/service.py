@@ -84,7 +84,7 @@ from zse.se.ids import (
     cost_consumption_attribute,
 )
 from zse.store import Batch, Store
-from zse.time.core import ZoneYear
+from zse.time.core import ZoneYear, local_time_by
 from zse.time.service import system_clock
 from zse.zcl.codec import decode_command, refusal
 from zse.zcl.delivery import Destination
@@ -192,7 +192,7 @@ class PrepaymentServer:
             config or PrepayConfig(),
             validator=validator,
             friendly_calendar=friendly_calendar,
-            local=None if zone is None else functools.partial(_local_time, zone),
+            local=None if zone is None else functools.partial(local_time_by, zone),
         )
         for code, amount in (codes or {}).items():
             self.account.registered.register(code, amount)
@@ -555,12 +555,6 @@ _MASKS: Final[dict[int, str]] = {
     A.PREPAY_SWITCH_ALARM_MASK: "switch",
     A.PREPAY_EVENT_ALARM_MASK: "event",
 }
-
-
-def _local_time(zone: Callable[[int], ZoneYear | None], time: int) -> int:
-    """LocalTime at ``time`` by ``zone`` (UTC when it cannot say)."""
-    values = zone(time)
-    return time if values is None else values.local_time(time)
 
 
 def friendly_credit_calendar(

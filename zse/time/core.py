@@ -35,17 +35,23 @@ __all__ = [
     "ZIGBEE_EPOCH",
     "FixedZone",
     "IanaZone",
+    "LocalTime",
     "TimeCore",
     "TimeZoneError",
     "ZoneRule",
     "ZoneYear",
     "from_zigbee",
+    "local_period",
     "local_time",
+    "local_time_by",
     "standard_time",
     "to_zigbee",
     "utc_year",
     "zone_from_attributes",
 ]
+
+#: A meter's local time (ZigBee seconds) at a UTC instant (ZigBee seconds).
+LocalTime = Callable[[int], int]
 
 #: The invalid UTCTime, DstStart and DstEnd (ZCL 3.12.2.2.4, 3.12.2.2.5).
 INVALID_TIME: Final = 0xFFFFFFFF
@@ -119,6 +125,35 @@ def local_time(time: int, time_zone: int, dst_start: int, dst_end: int, dst_shif
     """LocalTime (ZCL 3.12.2.2.8): StandardTime, plus DstShift while DST is in effect."""
     shift = dst_shift if dst_in_effect(time, dst_start, dst_end) else 0
     return standard_time(time, time_zone) + shift
+
+
+#: The ZigBee epoch's date: a day's key is its ordinal, local days since the epoch added.
+_EPOCH_ORDINAL: Final = _dt.date(2000, 1, 1).toordinal()
+
+
+def local_period(period: str, local: int) -> int:
+    """The key of the local ``period`` ("day", "week" or "month") holding local ZigBee time
+    ``local``: a day's date ordinal, its week's Monday's (weeks from Monday: ZBOSS's
+    ``zb_zcl_metering.h`` and ``zb_zcl_prepayment.h``, "from the Historical Freeze Time on
+    Monday"), a month's year * 12 + month - 1 (months from the 1st). Consecutive days and
+    months have consecutive keys; weeks' keys are 7 apart. The Historical Consumption sets
+    of the meter and of the prepay account (SE 1.2 D.3.2.2.5, D.7.2.2.6) are kept by them."""
+    day = _EPOCH_ORDINAL + local // 86400
+    if period == "day":
+        return day
+    date = _dt.date.fromordinal(day)
+    if period == "week":
+        return day - date.weekday()
+    if period == "month":
+        return date.year * 12 + date.month - 1
+    raise ValueError(f"no local period {period!r} (day, week or month)")
+
+
+def local_time_by(zone: Callable[[int], ZoneYear | None], time: int) -> int:
+    """LocalTime at ``time`` by ``zone`` (a time server's :meth:`zone_at
+    <zse.time.service.TimeServer.zone_at>`), UTC when it cannot say."""
+    values = zone(time)
+    return time if values is None else values.local_time(time)
 
 
 @dataclass(frozen=True, kw_only=True)
