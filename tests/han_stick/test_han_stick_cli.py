@@ -138,6 +138,7 @@ async def test_watch_prints_readings_price_and_a_confirmed_message(
         reading = next(line for line in lines if line.startswith("reading"))
         assert "consumption=1000.000 kWh" in reading
         assert "demand=1.500 kW" in reading
+        assert "today" not in reading  # a meter without CurrentDayConsumptionDelivered
         message = next(line for line in lines if line.startswith("message"))
         assert "text=Peak 5-7 pm" in message
         assert "confirmed=True" in message

@@ -33,8 +33,11 @@ COMMANDS = [
 NOT_IN_ZIGPY = {
     a.name.lower()
     for a in ids.MeteringAttribute
-    if a.name.startswith(("PREVIOUS_DAY", "CURRENT_WEEK", "PREVIOUS_WEEK", "CURRENT_MONTH"))
-    or a.name.startswith("PREVIOUS_MONTH")
+    if (
+        a.name.startswith(("PREVIOUS_DAY", "CURRENT_WEEK", "PREVIOUS_WEEK", "CURRENT_MONTH"))
+        and not a.name.endswith("MAX_DEMAND")
+    )  # zigpy's (0x040D, 0x040E)
+    or a.name.startswith(("PREVIOUS_MONTH", "HISTORICAL_FREEZE"))
 } | {  # the SE 1.2 supply control attributes but Supply Status (zse.metering.supply)
     a.name.lower() for a in ids.MeteringAttribute if 0x0605 <= a <= 0x0B15
 }

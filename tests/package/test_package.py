@@ -77,6 +77,7 @@ LAYERS: tuple[Layer, ...] = (
             "zse.metering",
             "zse.metering.formatting",
             "zse.metering.core",
+            "zse.metering.history",  # SE 1.2 Historical Consumption set
             # the simulated household load (issue #14.2, m-load)
             "zse.metering.load",
             "zse.metering.display",  # #14.5 display cost
@@ -266,6 +267,7 @@ STRICTER: dict[str, tuple[str, ...]] = {
     "zse.price.records": ("zigpy",),
     "zse.time.core": ("zigpy",),
     "zse.metering.core": ("zigpy",),
+    "zse.metering.history": ("zigpy",),
     "zse.metering.load": ("zigpy",),
     "zse.metering.display": ("zigpy",),
     "zse.mqtt.core": ("zigpy", "aiomqtt"),

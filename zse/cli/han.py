@@ -206,7 +206,9 @@ async def run_han(  # noqa: PLR0911, PLR0912, PLR0915 - one exit per thing to ch
             clock=meter_clock,
             metering=watch,
             # the supply too, reported (a meter without supply control: said once, no more)
-            metering_config=MeteringClientConfig(supply_status=True) if watch else None,
+            metering_config=(
+                MeteringClientConfig(supply_status=True, today=True) if watch else None
+            ),
             prepayment=prepayment if watch else False,
             store=store,  # messages and load control events survive a restart
         )
@@ -390,13 +392,13 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict
     reading is printed only when what the display shows changed."""
     from zse.drlc import ApplyLoadControl, StopLoadControl  # noqa: PLC0415
     from zse.messaging.core import MessageDisplayed  # noqa: PLC0415
-    from zse.metering.protocol import MeterReading  # noqa: PLC0415
+    from zse.metering.protocol import MeterReading, TodayConsumption  # noqa: PLC0415
     from zse.price.protocol import PriceReceived  # noqa: PLC0415
 
     record: dict[str, Any] | None = (
         _prepay_record(ihd, event) or _tier_record(ihd, event) or _supply_record(event)
     )
-    if isinstance(event, MeterReading):
+    if isinstance(event, MeterReading | TodayConsumption):
         screen = ihd.showing_energy()
         record = {
             "type": "reading",
@@ -405,6 +407,9 @@ async def _show(ihd: Any, event: Any, options: HanOptions, out: Out, shown: dict
             "price": screen.price,
             "cost": screen.cost,
         }
+        today = ihd.showing_today()
+        if today is not None:  # next to the summation; a meter without it: nothing shown
+            record["today"] = str(today)
     elif isinstance(event, PriceReceived) and event.new:
         price = event.price
         record = {

@@ -26,6 +26,12 @@ choice: the tiers then sum to less than the summation, never more). The register
 1 to the highest in force so far exist (at 0 until used); the others are UNSUPPORTED_ATTRIBUTE,
 as any attribute a meter does not hold. They are kept with the profile
 (:meth:`MeterCore.snapshot`).
+
+The Historical Consumption set (SE 1.2 D.3.2.2.5: day / week / month consumption, the day's
+highest demand, HistoricalFreezeTime) is counted from the same readings by
+:class:`~zse.metering.history.History` and kept with the profile too; its values are those at
+the time they are read (:meth:`MeterCore.read_at`), and the reporting engine is given them at
+each reading and when the local day turns (:meth:`MeterCore.next_deadline`).
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from zse.errors import ZseError
+from zse.metering.history import HISTORY_SHAPE, History
 from zse.records import Fields, Int, ListOf, MapOf, Mismatch, Opt, TupleOf, check
 from zse.se.frames import max_zcl_payload
 from zse.se.ids import MAX_TIER, tier_summation_attribute
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import GetProfileStatus, IntervalChannel
-from zse.zcl.reporting import Report, ReportingConfig, ReportingEngine
+from zse.time.core import LocalTime
+from zse.zcl.reporting import NO_REPORTING, Report, ReportingConfig, ReportingEngine
 
 __all__ = [
     "FAST_POLL_UPDATE_PERIOD_RANGE",
@@ -166,8 +174,11 @@ _PROFILE_SHAPE = Fields(
         ),
         "values": MapOf(Int(-(1 << 23), _UINT48), key=int),
     },
-    # absent from the records of releases before tier summations
-    optional={"tiers": MapOf(TupleOf(Int(0, _UINT48), Opt(Int(0, _UINT48))), key=int)},
+    # absent from the records of releases before tier summations / historical consumption
+    optional={
+        "tiers": MapOf(TupleOf(Int(0, _UINT48), Opt(Int(0, _UINT48))), key=int),
+        "history": HISTORY_SHAPE,
+    },
 )
 
 
@@ -263,6 +274,9 @@ class MeterCore(Generic[D]):
     interval counts from (:meth:`begin`); None: registers at 0. ``demand``: whether the meter
     has InstantaneousDemand (optional, SE D.3.2.2.1.1); without it a reading of a demand is a
     ``ValueError``, and it is refused UNSUPPORTED_ATTRIBUTE (ZCL 2.5.7.3) however it is asked.
+    ``local``: the meter's local time at a UTC instant (default UTC) and ``freeze_time`` its
+    HistoricalFreezeTime (hours << 8 | minutes, default 0), which bound the Historical
+    Consumption set's days (:class:`~zse.metering.history.History`).
     """
 
     def __init__(
@@ -276,6 +290,8 @@ class MeterCore(Generic[D]):
         max_periods: int = MAX_PERIODS_DELIVERED,
         profile_capacity: int = 96,
         initial: Readings | None = None,
+        local: LocalTime | None = None,
+        freeze_time: int = 0,
     ) -> None:
         if profile_period not in PROFILE_INTERVAL_SECONDS:
             raise ValueError(f"unknown profile interval period {profile_period}")
@@ -303,11 +319,23 @@ class MeterCore(Generic[D]):
         if not delivered_only:
             values[A.CURRENT_SUMM_RECEIVED] = 0
         supported = {*values, *((A.INSTANTANEOUS_DEMAND,) if demand else ())}
+        #: The Historical Consumption set (D.3.2.2.5), counted from the readings.
+        self.history = History(
+            received=not delivered_only, demand=demand, local=local, freeze_time=freeze_time
+        )
         self.reporting: ReportingEngine[D] = ReportingEngine(
-            {attribute: _ATTRIBUTES[attribute] for attribute in supported}
+            {
+                **{attribute: _ATTRIBUTES[attribute] for attribute in supported},
+                **{a: a != A.HISTORICAL_FREEZE_TIME for a in self.history.attributes()},
+            }
         )
         for attribute, value in values.items():
             self.reporting.update(attribute, value)
+        #: When the local day next turns (the history's values change with no reading).
+        self._turn = 0
+        #: The reporting records (destination, attribute) held for the history's attributes.
+        self._history_records: set[tuple[D, int]] = set()
+        self._refresh_history(now)
         seconds = PROFILE_INTERVAL_SECONDS[profile_period]
         self._period = seconds
         self._interval_end = (now // seconds + 1) * seconds
@@ -326,8 +354,22 @@ class MeterCore(Generic[D]):
             self.begin(initial, now)
 
     def read(self, attribute: int) -> int | None:
-        """An attribute's value (None: the meter does not have it)."""
+        """An attribute's value (None: the meter does not have it), as last updated: for
+        the Historical Consumption set, :meth:`read_at` gives the value at a time."""
         return self.reporting.value(attribute)
+
+    def read_at(self, attribute: int, now: int) -> int | None:
+        """An attribute's value at ``now``: the Historical Consumption set's from the counts
+        at ``now`` (a day that turned with no reading is a new day at 0), others as
+        :meth:`read`."""
+        value = self.history.value(attribute, now)
+        return self.read(attribute) if value is None else value
+
+    def _refresh_history(self, now: int) -> None:
+        """Give the reporting engine the Historical Consumption set's values at ``now``."""
+        for attribute, value in self.history.values(now).items():
+            self.reporting.update(attribute, value)
+        self._turn = self.history.next_turn(now)
 
     def supports(self, attribute: int) -> bool:
         """True for an attribute the meter has, with a value yet or not (its InstantaneousDemand
@@ -407,11 +449,14 @@ class MeterCore(Generic[D]):
             },
             "values": {str(int(a)): value for a in _RANGES if (value := self.read(a)) is not None},
             "tiers": {str(tier): list(held) for tier, held in self.tiers().items()},
+            "history": self.history.record(),
         }
 
-    def restore(self, record: Any) -> None:
+    def restore(self, record: Any, now: int | None = None) -> None:
         """Take back a :meth:`snapshot`; ``Mismatch`` (nothing changed) when it is not the
-        shape, or is another meter's (other interval period or channels)."""
+        shape, or is another meter's (other interval period or channels). A record without
+        the historical consumption (earlier releases) counts it from here. ``now``: the
+        reporting engine is given the Historical Consumption set's values then."""
         check(record, _PROFILE_SHAPE)
         if record["period"] != self.profile_period:
             raise Mismatch(f".period: {record['period']}, this meter's is {self.profile_period}")
@@ -428,6 +473,8 @@ class MeterCore(Generic[D]):
         if not self.demand:  # stored while it had one: not a reading it has now
             values.pop(A.INSTANTANEOUS_DEMAND, None)
         tiers = self._stored_tiers(record.get("tiers", {}))
+        if "history" in record:  # checked before anything changes; changes only the history
+            self.history.restore(record["history"])
         self._interval_end = record["interval_end"]
         for channel, ring in self._rings.items():
             stored = record["channels"][str(int(channel))]
@@ -439,6 +486,8 @@ class MeterCore(Generic[D]):
             self.reporting.update(attribute, value)
         for tier, (delivered, received) in tiers.items():
             self._hold_tier(tier, delivered, received, keep=False)
+        if now is not None:
+            self._refresh_history(now)
 
     def _stored_tiers(self, stored: Mapping[str, Any]) -> dict[int, tuple[int, int | None]]:
         """A snapshot's tier summations (shape checked), this meter's or ``Mismatch``: tiers
@@ -509,8 +558,7 @@ class MeterCore(Generic[D]):
             raise ValueError("a meter without InstantaneousDemand has no demand")
         if now >= self._interval_end:
             self._close_intervals(now)
-        if self._tier and not first:
-            self._add_to_tier(delivered, received)
+        self._count(delivered, received, demand, now, first=first)
         for attribute, value in (
             (A.CURRENT_SUMM_DELIVERED, delivered),
             (A.CURRENT_SUMM_RECEIVED, received),
@@ -519,6 +567,36 @@ class MeterCore(Generic[D]):
         ):
             if value is not None:
                 self.reporting.update(attribute, value)
+        self._refresh_history(now)
+
+    def _count(
+        self,
+        delivered: int | None,
+        received: int | None,
+        demand: int | None,
+        now: int,
+        *,
+        first: bool,
+    ) -> None:
+        """Count a reading's advance (not the ``first``'s) in the tier in force and the
+        local day, week and month, and its demand in the day's highest."""
+        if not first:
+            if self._tier:
+                self._add_to_tier(delivered, received)
+            self._add_to_history(delivered, received, now)
+        if demand is not None:
+            self.history.add_demand(demand, now)
+
+    def _add_to_history(self, delivered: int | None, received: int | None, now: int) -> None:
+        """Count the summations' advance since the readings held (across a rollover; a
+        register that went back counts nothing) in the local day, week and month of ``now``."""
+        for summation, value, was_received in (
+            (A.CURRENT_SUMM_DELIVERED, delivered, False),
+            (A.CURRENT_SUMM_RECEIVED, received, True),
+        ):
+            held = self.reporting.value(summation)
+            if value is not None and held is not None:
+                self.history.add(summation_advance(held, value), now, received=was_received)
 
     def _add_to_tier(self, delivered: int | None, received: int | None) -> None:
         """Add the summations' advance since the readings held (across a rollover,
@@ -561,14 +639,34 @@ class MeterCore(Generic[D]):
         """Configure Reporting (ZCL 2.5.7) for one attribute: the record's status (an
         attribute not supported: UNSUPPORTED_ATTRIBUTE; one without a value yet reports once
         it comes)."""
-        return int(self.reporting.configure(destination, config, now))
+        status = self.reporting.configure(destination, config, now)
+        if status == 0 and config.attribute in self.history.attributes():
+            record = (destination, config.attribute)
+            if config.max_interval == NO_REPORTING:
+                self._history_records.discard(record)
+            else:
+                self._history_records.add(record)
+        return int(status)
 
     def next_deadline(self) -> int | None:
-        """When :meth:`handle_timeout` next has a report to send."""
-        return self.reporting.next_deadline()
+        """When :meth:`handle_timeout` next has a report to send, or the local day turns
+        while an attribute of the Historical Consumption set is reported (its values change
+        then; otherwise they are only read, each at the time of the read)."""
+        reporting = self.reporting.next_deadline()
+        if not self._history_reported():
+            return reporting
+        return self._turn if reporting is None else min(reporting, self._turn)
+
+    def _history_reported(self) -> bool:
+        """Whether a reporting record is held for an attribute of the Historical
+        Consumption set (:meth:`configure_reporting` keeps them)."""
+        return bool(self._history_records)
 
     def handle_timeout(self, now: int) -> tuple[Report[D], ...]:
-        """The Report Attributes due at ``now``, one per destination."""
+        """The Report Attributes due at ``now``, one per destination (the Historical
+        Consumption set's values at ``now`` given first, once the day turned)."""
+        if now >= self._turn:
+            self._refresh_history(now)
         return self.reporting.handle_timeout(now)
 
     def get_profile(

@@ -81,6 +81,7 @@ __all__ = [
     "ReportingConfigured",
     "SupplyStatusChanged",
     "TierSummation",
+    "TodayConsumption",
     "attribute_type_id",
     "configure_reporting_payload",
     "decode_global",
@@ -439,6 +440,10 @@ DEMAND: Final = A.INSTANTANEOUS_DEMAND
 _VALUES: Final = (SUMMATION, DEMAND)
 #: Supply Status (SE 1.2), followed when :attr:`MeteringClientConfig.supply_status`.
 SUPPLY_STATUS: Final = A.SUPPLY_STATUS
+#: What was used today (SE 1.2 D.3.2.2.5), followed when :attr:`MeteringClientConfig.today`.
+TODAY: Final = A.CURRENTDAY_CONSUMPTION_DELIVERED
+#: CurrentDayConsumptionDelivered's non-value (uint24 all ones, ZCL 2.6.2): not known.
+_TODAY_NON_VALUE: Final = 0xFFFFFF
 #: The global commands the client takes from the meter.
 _TAKEN: Final = frozenset(
     (_G.Report_Attributes, _G.Read_Attributes_rsp, _G.Configure_Reporting_rsp, _G.Default_Response)
@@ -454,7 +459,14 @@ class MeteringClientConfig:
     ``supply_status``: follow Supply Status too (SE 1.2, 0x0014), reported at most every
     ``supply_min_interval`` and at least every ``supply_max_interval`` seconds (zse's
     defaults: 1 s, so that a change shows at once; an hour, so that a lost report is put
-    right within one; 0: on a change only)."""
+    right within one; 0: on a change only).
+
+    ``today``: follow CurrentDayConsumptionDelivered too (SE 1.2 D.3.2.2.5, "today's use" on
+    a display), read after each new summation heard (one read at a time, asked again once
+    ``answer_timeout`` passed without an answer) and shown with HistoricalConsumptionFormatting
+    (D.3.2.2.4.6); a meter that answers it UNSUPPORTED_ATTRIBUTE (many real meters) is not
+    asked again, and nothing is shown (zse's choice: read rather than reported, as a display
+    wants it with the summation it shows)."""
 
     min_interval: int = 10
     max_interval: int = 300
@@ -465,6 +477,7 @@ class MeteringClientConfig:
     supply_status: bool = False
     supply_min_interval: int = 1
     supply_max_interval: int = 3600
+    today: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_interval <= self.max_interval <= 0xFFFE:
@@ -493,6 +506,17 @@ class MeterReading:
     raw: int
     reading: Reading
     reported: bool
+    at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TodayConsumption:
+    """What the meter says was used today (CurrentDayConsumptionDelivered, SE 1.2
+    D.3.2.2.5) as the display shows it (HistoricalConsumptionFormatting), read at ``at``;
+    ``reading`` None: not known (the meter's non-value)."""
+
+    raw: int | None
+    reading: Reading | None
     at: int
 
 
@@ -651,6 +675,12 @@ class MeteringClientProtocol:
         self._supply_read_at: int | None = None
         #: A Configure Reporting that asked for its reports waits for its response.
         self._supply_asked = False
+        #: CurrentDayConsumptionDelivered as last read (raw; None: not known), when followed.
+        self.today_raw: int | None = None
+        #: The meter answered it UNSUPPORTED_ATTRIBUTE: not asked again, nothing shown.
+        self.today_unsupported = False
+        #: When the read of it waiting for an answer was sent (None: none waits).
+        self._today_asked: int | None = None
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -904,6 +934,8 @@ class MeteringClientProtocol:
                 events.append(Polling(active=False, reason="the meter reports"))
         events.extend(self._new_formatting(values, unsupported, carried))
         events.extend(self._supply(values, now, reported, unsupported))
+        events.extend(self._today(values, now, unsupported))
+        sends = self._ask_today(values, now)
         for attr, value in values:
             if attr not in _VALUES:
                 continue
@@ -919,7 +951,51 @@ class MeteringClientProtocol:
             reading = self._format(attr)
             if reading is not None:
                 events.append(reading)
-        return Step(events=tuple(events))
+        return Step(sends=sends, events=tuple(events))
+
+    @property
+    def today(self) -> Reading | None:
+        """What was used today as shown (HistoricalConsumptionFormatting), None when not
+        known (not followed, not read yet, not served, or no formatting yet)."""
+        if self.today_raw is None or self.formatting is None:
+            return None
+        try:
+            return self.formatting.historical(self.today_raw)
+        except DecodeError:
+            return None
+
+    def _ask_today(self, values: list[tuple[int, Any]], now: int) -> tuple[Send, ...]:
+        """A read of CurrentDayConsumptionDelivered after a summation heard, when followed,
+        served, and no read of it waits (or the one that did is past ``answer_timeout``)."""
+        if not self.config.today or self.today_unsupported:
+            return ()
+        if SUMMATION not in dict(values):
+            return ()
+        waiting = self._today_asked
+        if waiting is not None and now < waiting + self.config.answer_timeout:
+            return ()
+        self._today_asked = now
+        return (self._send(_G.Read_Attributes, read_attributes_payload((TODAY,))),)
+
+    def _today(
+        self, values: list[tuple[int, Any]], now: int, unsupported: set[int] | frozenset[int]
+    ) -> list[Any]:
+        """CurrentDayConsumptionDelivered read (or reported): a new value said; answered
+        UNSUPPORTED_ATTRIBUTE: said once, never asked again."""
+        if TODAY in unsupported and self.config.today:
+            self._today_asked, self.today_raw = None, None
+            said, self.today_unsupported = self.today_unsupported, True
+            return [] if said else [AttributeUnsupported(attribute=TODAY, at=now)]
+        if TODAY in dict(values):
+            self._today_asked = None  # answered
+        value = _number(values, TODAY, "CurrentDayConsumptionDelivered")
+        if value is None:
+            return []
+        raw = None if value == _TODAY_NON_VALUE else value
+        if raw == self.today_raw:
+            return []
+        self.today_raw = raw
+        return [TodayConsumption(raw=raw, reading=self.today, at=now)]
 
     def _unknown(self, value: int) -> None:
         """The meter's summation is its non-value (a real meter's glitch, seen through a Glow
@@ -948,19 +1024,16 @@ class MeteringClientProtocol:
                 return []
             self.supply_unsupported, self._supply_read_at = True, None
             return [AttributeUnsupported(attribute=SUPPLY_STATUS, at=now)]
-        value = dict(values).get(SUPPLY_STATUS)
+        value = _number(values, SUPPLY_STATUS, "Supply Status")
         if value is None:
-            return []
-        if not isinstance(value, int) or isinstance(value, bool):
-            LOGGER.warning("Supply Status from the meter is not a number: %r", value)
             return []
         self.supply_unsupported = False
         if reported:
             self.supply_reporting, self._supply_read_at = True, None
-        before, self.supply_status = self.supply_status, int(value)
+        before, self.supply_status = self.supply_status, value
         if before == self.supply_status:
             return []
-        return [SupplyStatusChanged(status=int(value), before=before, reported=reported, at=now)]
+        return [SupplyStatusChanged(status=value, before=before, reported=reported, at=now)]
 
     def _heard(self, now: int) -> None:
         """A report arrived: the meter reports; expect the next within twice the maximum
@@ -1059,6 +1132,18 @@ class MeteringClientProtocol:
             return Step()
         self._supply_read_at = now + self.config.poll_interval
         return Step(sends=(supply_status_read_request(self.meter),))
+
+
+def _number(values: list[tuple[int, Any]], attribute: int, name: str) -> int | None:
+    """``attribute``'s value among ``values`` when it is a number (None: absent, or not a
+    number: a string, a float..., logged)."""
+    value = dict(values).get(attribute)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        LOGGER.warning("%s from the meter is not a number: %r", name, value)
+        return None
+    return int(value)
 
 
 def _unsupported(records: Iterable[Any], now: int) -> tuple[AttributeUnsupported, ...]:

@@ -53,6 +53,7 @@ from zse.metering.protocol import (
     ReportingConfigured,
     SupplyStatusChanged,
     TierSummation,
+    TodayConsumption,
     attribute_type_id,
     decode_global,
     profile_answer,
@@ -89,6 +90,7 @@ from zse.se.ids import METERING, tier_summation_attribute
 from zse.se.ids import MeteringAttribute as A
 from zse.se.types import IntervalChannel
 from zse.store import Batch, Store
+from zse.time.core import ZoneYear, local_time_by
 from zse.time.service import system_clock
 from zse.zcl._tasks import keep_task
 from zse.zcl.delivery import Destination
@@ -115,6 +117,7 @@ __all__ = [
     "ReportingConfigured",
     "SupplyStatusChanged",
     "TierSummation",
+    "TodayConsumption",
     "find_meter",
 ]
 
@@ -250,6 +253,11 @@ class MeteringServer:
     the reading's advance goes to that tier's CurrentTierNSummationDelivered / Received
     (D.3.2.2.2, :meth:`MeterCore.set_tier <zse.metering.core.MeterCore.set_tier>`), stored
     with the profile; None: the meter keeps no tier summations.
+    ``zone``: the ESI's Time server's zone at an instant (:meth:`TimeServer.zone_at
+    <zse.time.service.TimeServer.zone_at>`; None: UTC) and ``freeze_time`` the
+    HistoricalFreezeTime (hours << 8 | minutes): the Historical Consumption set's local days
+    (SE 1.2 D.3.2.2.5, :mod:`zse.metering.history`), stored with the profile, each value
+    read as it is at the time of the read.
     """
 
     def __init__(
@@ -272,6 +280,8 @@ class MeteringServer:
         authorize: Callable[[ZclMessage], bool] | None = None,
         snapshot_capacity: int = MAX_SNAPSHOTS,
         tier: Callable[[int], int] | None = None,
+        zone: Callable[[int], ZoneYear | None] | None = None,
+        freeze_time: int = 0,
     ) -> None:
         self.endpoint = endpoint
         #: The price tier in force at a time (0 none; the ESI's, from its Price server):
@@ -293,6 +303,8 @@ class MeteringServer:
             profile_period=profile_period,
             max_periods=max_periods,
             profile_capacity=profile_capacity,
+            local=None if zone is None else functools.partial(local_time_by, zone),
+            freeze_time=freeze_time,
         )
         #: Supply control (SE 1.2), when ``supply``.
         self.supply: SupplyControl | None = SupplyControl() if supply else None
@@ -409,7 +421,7 @@ class MeteringServer:
 
         def load(key: str, value: Any) -> None:
             if key == _PROFILE_KEY:
-                self.core.restore(value)
+                self.core.restore(value, now)
                 self._begun = True
                 return
             if key == _SUPPLY_KEY:
@@ -577,7 +589,7 @@ class MeteringServer:
                     METERING,
                     attribute,
                     attribute_type_id(attribute),
-                    functools.partial(self.core.read, attribute),
+                    functools.partial(self._read, attribute),
                 )
         if self.supply is not None:
             for held in sorted(self.supply.attributes().keys() - self._served):
@@ -588,6 +600,11 @@ class MeteringServer:
                     attribute_type_id(held),
                     functools.partial(_held, self.supply, held),
                 )
+
+    def _read(self, attribute: int) -> int | None:
+        """An attribute's value at the time of the read (the Historical Consumption set's
+        as it is then: a day that turned with no reading reads as a new day at 0)."""
+        return self.core.read_at(attribute, self.clock())
 
     # -- frames ---------------------------------------------------------------------------------
 
@@ -982,7 +999,7 @@ def _status_of(reply: ZclMessage) -> str:
 
 
 #: What a :class:`MeteringClient` tells its listeners.
-ClientEvent = MeterReading | Polling | AttributeUnsupported | SupplyStatusChanged
+ClientEvent = MeterReading | Polling | AttributeUnsupported | SupplyStatusChanged | TodayConsumption
 
 
 class MeteringClient:
@@ -1048,6 +1065,14 @@ class MeteringClient:
         """The meter's Supply Status as last heard (Off 0, Off/Armed 1, On 2), reported or
         read; None: not heard yet (not followed, or the meter has none)."""
         return self.protocol.supply_status
+
+    @property
+    def today(self) -> Reading | None:
+        """What the meter says was used today (CurrentDayConsumptionDelivered, SE 1.2
+        D.3.2.2.5) as shown (HistoricalConsumptionFormatting), followed with
+        ``MeteringClientConfig(today=True)``; None when not known (the meter does not serve
+        it: many real meters do not)."""
+        return self.protocol.today
 
     def current(self) -> tuple[Reading | None, Reading | None]:
         """The latest summation and demand as shown (None: not known yet)."""

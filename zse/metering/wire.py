@@ -220,6 +220,8 @@ class Metering(Cluster):
         )
         cur_part_profile_int_value_delivered: Final = _zigpy(A.CUR_PART_PROFILE_INT_VALUE_DELIVERED)
         cur_part_profile_int_value_received: Final = _zigpy(A.CUR_PART_PROFILE_INT_VALUE_RECEIVED)
+        current_day_max_demand: Final = _zigpy(A.CURRENT_DAY_MAX_DEMAND)
+        previous_day_max_demand: Final = _zigpy(A.PREVIOUS_DAY_MAX_DEMAND)
         # SE 1.2 day / week / month consumption (D.3.2.2.5), not in zigpy
         previous_day2_consumption_delivered: Final = _uint24(A.PREVIOUS_DAY2_CONSUMPTION_DELIVERED)
         previous_day2_consumption_received: Final = _uint24(A.PREVIOUS_DAY2_CONSUMPTION_RECEIVED)
@@ -333,6 +335,7 @@ class Metering(Cluster):
         previous_month13_consumption_received: Final = _uint32(
             A.PREVIOUS_MONTH13_CONSUMPTION_RECEIVED
         )
+        historical_freeze_time: Final = attribute(A.HISTORICAL_FREEZE_TIME, t.uint16_t, "r")
         # Load Profile Configuration (D.3.2.2.6)
         max_number_of_periods_delivered: Final = _zigpy(A.MAX_NUMBER_OF_PERIODS_DELIVERED)
         # SE 1.2 supply control (zse.metering.supply): Supply Status (D.3.2.2.1), the Supply

@@ -865,6 +865,7 @@ class EnergyServiceInterface:
         if meter:
             # the tier in force at each reading: its tier summations (D.3.2.2.2)
             options = {"tier": self._tier_in_force, **({} if meter is True else dict(meter))}
+            options.setdefault("zone", self.time.zone_at)  # the history's local days
             self.meter = MeteringServer(port, clock=clock, store=self.store, **options)
         if prepayment:
             options = {} if prepayment is True else dict(prepayment)

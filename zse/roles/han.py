@@ -76,6 +76,7 @@ from zse.metering.display import (
     priced_units,
     tariff_of,
 )
+from zse.metering.formatting import Reading
 from zse.metering.protocol import SUMMATION, MeteringClientConfig, MeterReading
 from zse.metering.service import METERING, ClientEvent, MeteringClient, find_meter
 from zse.prepayment.protocol import TopUpAnswered
@@ -1085,6 +1086,12 @@ class InHomeDisplay(HanDevice):
             meter_unit=meter_unit,
             priced_per_unit=per_unit or Fraction(1),
         )
+
+    def showing_today(self) -> Reading | None:
+        """What the meter says was used today (CurrentDayConsumptionDelivered, SE 1.2
+        D.3.2.2.5) as shown, next to the summation; None when not known: not followed
+        (``MeteringClientConfig(today=True)``) or not served by the meter."""
+        return None if self.metering is None else self.metering.today
 
     def showing(self) -> Message | None:
         """The message on the screen now."""

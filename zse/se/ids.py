@@ -14,6 +14,7 @@ from typing import Final
 __all__ = [
     "BASIC",
     "CALENDAR",
+    "CONSUMPTION_PERIODS",
     "COST_CONSUMPTION_PERIODS",
     "CREDIT_PAYMENTS_NAMED",
     "DEVICE_MANAGEMENT",
@@ -69,6 +70,7 @@ __all__ = [
     "aux_switch_label_attribute",
     "block_price_attribute",
     "block_threshold_attribute",
+    "consumption_attribute",
     "cost_consumption_attribute",
     "credit_payment_attributes",
     "debt_attribute",
@@ -404,6 +406,9 @@ class MeteringAttribute(IntEnum):
     CUR_PART_PROFILE_INT_START_TIME_RECEIVED = 0x0406
     CUR_PART_PROFILE_INT_VALUE_DELIVERED = 0x0407
     CUR_PART_PROFILE_INT_VALUE_RECEIVED = 0x0408
+    # the day's highest demand (SE 1.2; int24, zigpy's and zsmartsystems' declaration)
+    CURRENT_DAY_MAX_DEMAND = 0x040D
+    PREVIOUS_DAY_MAX_DEMAND = 0x040E
     PREVIOUS_DAY2_CONSUMPTION_DELIVERED = 0x0420
     PREVIOUS_DAY2_CONSUMPTION_RECEIVED = 0x0421
     PREVIOUS_DAY3_CONSUMPTION_DELIVERED = 0x0422
@@ -458,6 +463,9 @@ class MeteringAttribute(IntEnum):
     PREVIOUS_MONTH12_CONSUMPTION_RECEIVED = 0x0459
     PREVIOUS_MONTH13_CONSUMPTION_DELIVERED = 0x045A
     PREVIOUS_MONTH13_CONSUMPTION_RECEIVED = 0x045B
+    # when the day, week and month turn, local hours and minutes (uint16; after
+    # PreviousMonth13ConsumptionReceived in ZBOSS's zb_zcl_metering.h)
+    HISTORICAL_FREEZE_TIME = 0x045C
     # Load Profile Configuration set (D.3.2.2.6)
     MAX_NUMBER_OF_PERIODS_DELIVERED = 0x0500
     # SE 1.2 supply control (zse.metering.supply): Supply Limit set (D.3.2.2.7) and Supply
@@ -856,6 +864,35 @@ _COST_CURRENT: Final = {
     "week": PrepaymentAttribute.CURRENT_WEEK_COST_CONSUMPTION_DELIVERED,
     "month": PrepaymentAttribute.CURRENT_MONTH_COST_CONSUMPTION_DELIVERED,
 }
+
+
+#: Periods the Historical Consumption set holds before the current one (D.3.2.2.5): previous
+#: days 1-8, weeks 1-5, months 1-13, as the cost consumption's.
+CONSUMPTION_PERIODS: Final = COST_CONSUMPTION_PERIODS
+_CONSUMPTION_CURRENT: Final = {
+    "day": MeteringAttribute.CURRENTDAY_CONSUMPTION_DELIVERED,
+    "week": MeteringAttribute.CURRENT_WEEK_CONSUMPTION_DELIVERED,
+    "month": MeteringAttribute.CURRENT_MONTH_CONSUMPTION_DELIVERED,
+}
+
+
+def consumption_attribute(period: str, back: int, *, received: bool = False) -> int:
+    """The id of a Historical Consumption attribute of the Metering cluster (D.3.2.2.5):
+    ``period`` "day", "week" or "month", ``back`` 0 for the current one, N for Previous
+    Day/Week/Month N (Delivered, or Received with ``received``), as Wireshark 4.0 names
+    them: CurrentDay 0x0401, PreviousDay 0x0403, PreviousDay2-8 0x0420-0x042C, weeks from
+    0x0430 and months from 0x0440, two ids a period, Delivered then Received."""
+    most = CONSUMPTION_PERIODS.get(period)
+    if most is None or not 0 <= back <= most:
+        raise ValueError(f"no historical consumption attribute for {period} {back}")
+    first: int
+    if period == "day" and back == 1:
+        first = MeteringAttribute.PREVIOUSDAY_CONSUMPTION_DELIVERED
+    elif period == "day" and back:
+        first = MeteringAttribute.PREVIOUS_DAY2_CONSUMPTION_DELIVERED + 2 * (back - 2)
+    else:
+        first = _CONSUMPTION_CURRENT[period] + 2 * back
+    return first + int(received)
 
 
 def cost_consumption_attribute(period: str, back: int, *, received: bool = False) -> int:
