@@ -194,3 +194,21 @@ def test_damaged_history_is_refused_and_changes_nothing(history: object) -> None
     with pytest.raises(Mismatch):
         core.restore(record)
     assert core.snapshot() == before
+
+
+def test_the_day_turns_at_local_midnight_across_a_daylight_saving_change() -> None:
+    """DST starting at 23:00 UTC (local 00:00 then, UTC+1 after): the day turns at 23:00 UTC,
+    not at UTC midnight, and the deadline of a reported attribute says so."""
+    evening = to_zigbee(dt.datetime(2026, 3, 28, 22, 0, tzinfo=dt.UTC))
+    zone = ZoneYear(time_zone=0, dst_start=evening + HOUR, dst_end=evening + 200 * DAY,
+                    dst_shift=HOUR)  # fmt: skip
+    core: MeterCore[str] = MeterCore(formatting={}, now=evening, local=zone.local_time)
+    core.begin(Readings(summation_delivered=1000), evening)
+    core.update(Readings(summation_delivered=1060), evening + 60)
+    config = ReportingConfig(attribute=TODAY, min_interval=0, max_interval=0, reportable_change=1)
+    core.configure_reporting(DISPLAY, config, evening + 60)
+    assert core.next_deadline() == evening + HOUR
+    (turned,) = core.handle_timeout(evening + HOUR)
+    assert turned.attributes == ((TODAY, 0),)
+    assert days(core, evening + HOUR)[:2] == [0, 60]
+    assert core.next_deadline() == evening + HOUR + DAY  # the next local midnight, in DST

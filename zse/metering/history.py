@@ -157,10 +157,17 @@ class History:
         """Every attribute served and its value at ``now``."""
         return {attribute: self.value(attribute, now) or 0 for attribute in self.attributes()}
 
+    def _into_day(self, time: int) -> int:
+        """Seconds since the local day holding ``time`` began (at the freeze time)."""
+        return (self.local(time) - self._offset) % _DAY
+
     def next_turn(self, now: int) -> int:
-        """When the local day next turns after ``now`` (the freeze time; a daylight saving
-        change before it moves it, found when this is asked again then)."""
-        return now + _DAY - (self.local(now) - self._offset) % _DAY
+        """When the local day next turns after ``now`` (the freeze time), a daylight saving
+        change before it taken into account (the day is then 23 or 25 hours long)."""
+        turn = now + _DAY - self._into_day(now)
+        off = self._into_day(turn)  # 0 unless the local clock moved on the way
+        moved = turn - off if off < _DAY // 2 else turn + _DAY - off
+        return moved if moved > now else turn
 
     def record(self) -> dict[str, Any]:
         """The counts as JSON-able data (:meth:`restore` reads them back)."""
