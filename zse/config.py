@@ -39,6 +39,7 @@ problem raises :class:`ConfigError` naming the file, the table and the key::
                                      # default_update_period (30 s), fast_poll_update_period (5 s)
     demand = false                   # optional: a meter without InstantaneousDemand (default true)
     supply = true                    # optional: SE 1.2 supply control (Change Supply...; false)
+    historical_freeze_time = "06:30" # optional: when the history's local day begins ("00:00")
 
     [prepayment]                     # optional: a prepay meter (SE 1.2 D.7); none: a credit meter
     initial_credit = 1000            # account units (currency_digits after the point: pence)
@@ -138,6 +139,7 @@ from zse.devmgmt.core import (
 )
 from zse.errors import DecodeError, ZseError
 from zse.installcode import InstallCode, parse_eui64
+from zse.metering.history import freeze_seconds
 from zse.prepayment.core import PrepayConfig, PrepayError, RegisteredCodes
 from zse.price import (
     DURATION_UNTIL_CHANGED,
@@ -325,6 +327,9 @@ class EsiConfig:
     #: ``[meter] supply``: the meter has SE 1.2 supply control (zse.metering.supply): Supply
     #: Status served, Local Change Supply from displays, the utility's commands from the ESI.
     meter_supply: bool = False
+    #: ``[meter] historical_freeze_time``: the HistoricalFreezeTime (hours << 8 | minutes),
+    #: when the Historical Consumption set's local day begins (SE 1.2 D.3.2.2.5).
+    meter_freeze_time: int = 0
     #: ``[esi] mirrors``: how many meter mirror endpoints the ESI serves (SE D.3.4).
     mirrors: int = 0
     #: ``[esi] keep_alive_minutes`` / ``keep_alive_jitter``: the Trust Center Keep-Alive
@@ -395,6 +400,7 @@ _TABLES = {
         "fast_poll_update_period",
         "demand",
         "supply",
+        "historical_freeze_time",
     },
     "prepayment": {
         "initial_credit",
@@ -739,8 +745,8 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         except TimeZoneError as exc:
             esi.fail(str(exc), "time_zone")
     devices = _devices(source, document.get("devices", []))
-    meter, meter_demand, meter_supply = (
-        (None, True, False) if "meter" not in document else _meter(source, document["meter"])
+    meter, meter_demand, meter_supply, meter_freeze_time = (
+        (None, True, False, 0) if "meter" not in document else _meter(source, document["meter"])
     )
     prepayment, prepayment_codes = (
         (None, {}) if "prepayment" not in document else _prepayment(source, document["prepayment"])
@@ -773,6 +779,7 @@ def parse_config(text: str, *, source: str = "config", base: Path | None = None)
         meter=meter,
         meter_demand=meter_demand,
         meter_supply=meter_supply,
+        meter_freeze_time=meter_freeze_time,
         mirrors=esi.number("mirrors", 0, MAX_MIRRORS, 0),
         keep_alive=(
             esi.number("keep_alive_minutes", 1, 255, 10),
@@ -845,10 +852,11 @@ _METER = {
 }
 
 
-def _meter(source: str, table: Any) -> tuple[dict[int, int], bool, bool]:
+def _meter(source: str, table: Any) -> tuple[dict[int, int], bool, bool, int]:
     """``[meter]``: the meter's Formatting attributes and update periods, defaults filled in,
     whether it has InstantaneousDemand (``demand``, a boolean; default true) and SE 1.2 supply
-    control (``supply``, a boolean; default false)."""
+    control (``supply``, a boolean; default false), and its HistoricalFreezeTime
+    (``historical_freeze_time``, "HH:MM" local time; default "00:00")."""
     reader = _Reader(source, "[meter]", table, _TABLES["meter"])
     demand = reader.table.get("demand", True)
     if not isinstance(demand, bool):
@@ -872,7 +880,23 @@ def _meter(source: str, table: Any) -> tuple[dict[int, int], bool, bool]:
             " 13 kVAr)",
             "unit_of_measure",
         )
-    return found, demand, supply
+    return found, demand, supply, _freeze_time(reader)
+
+
+def _freeze_time(reader: _Reader) -> int:
+    """``[meter] historical_freeze_time``: "HH:MM" (00:00-23:59) as the attribute holds it,
+    hours in the high octet and minutes in the low one."""
+    text = reader.get("historical_freeze_time", str, "00:00")
+    hours, _, minutes = text.partition(":")
+    try:
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+            raise ValueError
+        value = int(hours) << 8 | int(minutes)
+        freeze_seconds(value)
+    except ValueError:
+        reader.fail(f"expected a local time HH:MM from 00:00 to 23:59, got {quoted(text)}",
+                    "historical_freeze_time")  # fmt: skip
+    return value
 
 
 def _devices(source: str, items: Any) -> tuple[DeviceEntry, ...]:

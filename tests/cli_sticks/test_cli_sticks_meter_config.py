@@ -57,6 +57,20 @@ def test_the_demand_key() -> None:
     assert config.meter == {**DEFAULTS, A.DIVISOR: 100}
 
 
+def test_the_historical_freeze_time() -> None:
+    """``historical_freeze_time = "HH:MM"``: when the Historical Consumption set's local day
+    begins (SE 1.2 D.3.2.2.5), held as the attribute holds it (hours << 8 | minutes); default
+    midnight; anything else one line."""
+    assert parse_config("").meter_freeze_time == 0
+    assert parse_config("[meter]\n").meter_freeze_time == 0
+    config = parse_config('[meter]\nhistorical_freeze_time = "06:30"\n')
+    assert config.meter_freeze_time == 0x061E
+    for wrong in ('"24:00"', '"6:60"', '"06:3"', '"noon"', "630"):
+        with pytest.raises(ConfigError, match="historical_freeze_time") as caught:
+            parse_config(f"[meter]\nhistorical_freeze_time = {wrong}\n")
+        assert "\n" not in str(caught.value)
+
+
 @pytest.mark.parametrize("value", ["0", '"false"', "1500", "[]", "{}"])
 def test_a_demand_that_is_not_a_boolean_is_one_line(value: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -1382,6 +1382,7 @@ async def run_esi(  # noqa: PLR0912, PLR0915 - start, run and stop, in order
                     "formatting": config.meter,
                     "demand": config.meter_demand,
                     "supply": config.meter_supply,
+                    "freeze_time": config.meter_freeze_time,
                 }
             ),
             mirrors=config.mirrors,
