@@ -2155,8 +2155,9 @@ HAN_EVENT_KINDS: Final = {
 #: The HAN device events the bridge does not publish as events, and why: the readings
 #: (``MeterReading`` on ``metering``; ``Polling``, ``AttributeUnsupported`` change what is
 #: announced), a Device Management password (a secret, SE 1.2 D.10.2.4.3), the top-up log
-#: (the codes) and the prepay snapshots (octets of payload types zse does not decode), and
-#: the Events cluster's reads (SE 1.2 D.11: not on MQTT yet, ADR 0034).
+#: (the codes) and the prepay snapshots (octets of payload types zse does not decode), the
+#: Events cluster's reads (SE 1.2 D.11: not on MQTT yet, ADR 0034), and the display's "today"
+#: (``TodayConsumption``, SE 1.2 D.3.2.2.5: shown by ``zse han watch``, not on MQTT yet).
 HAN_UNPUBLISHED: Final = frozenset(
     {
         "MeterReading",
@@ -2168,6 +2169,7 @@ HAN_UNPUBLISHED: Final = frozenset(
         "EventPublished",
         "EventLogRead",
         "EventLogCleared",
+        "TodayConsumption",
     }
 )
 
