@@ -212,3 +212,21 @@ def test_the_day_turns_at_local_midnight_across_a_daylight_saving_change() -> No
     assert turned.attributes == ((TODAY, 0),)
     assert days(core, evening + HOUR)[:2] == [0, 60]
     assert core.next_deadline() == evening + HOUR + DAY  # the next local midnight, in DST
+
+
+def test_a_clock_set_ahead_then_back_does_not_stop_the_counting() -> None:
+    """The meter's clock set a year ahead for nine days of readings, then corrected: the
+    days were kept by rank (the newest 9), so the year-ahead days outranked every real one and
+    each later count was dropped as it was made (today read 0 for a year). They are kept by
+    their distance from the day counted (the prepay account's cost consumption had the same
+    fault, found in review)."""
+    core = meter()
+    summation = 1000
+    ahead = SATURDAY_LATE + 365 * DAY
+    for day in range(9):
+        summation += 10
+        core.update(Readings(summation_delivered=summation), ahead + day * DAY)
+    now = SATURDAY_LATE + HOUR
+    summation += 40
+    core.update(Readings(summation_delivered=summation), now)  # the clock corrected
+    assert days(core, now)[0] == 40

@@ -41,15 +41,13 @@ from typing import Any, Final
 from zse.records import Fields, Int, ListOf, Mismatch, TupleOf, check
 from zse.se.ids import CONSUMPTION_PERIODS, consumption_attribute
 from zse.se.ids import MeteringAttribute as A
-from zse.time.core import LocalTime, local_period
+from zse.time.core import PERIOD_STEP, LocalTime, keep_near, local_period
 
 __all__ = ["HISTORY_SHAPE", "History", "freeze_seconds"]
 
 _DAY: Final = 86_400
 #: The largest count each period's type holds below its all-ones non-value (ZCL 2.6.2).
 _TOP: Final = {"day": 0xFFFFFE, "week": 0xFFFFFE, "month": 0xFFFF_FFFE}
-#: Keys of the periods before the current one: weeks' keys are 7 apart.
-_STEP: Final = {"day": 1, "week": 7, "month": 1}
 _DEMAND: Final = (-(1 << 23), (1 << 23) - 1)
 _COUNTS = Fields(
     {period: ListOf(TupleOf(Int(0, 1 << 32), Int(0, 1 << 48))) for period in CONSUMPTION_PERIODS}
@@ -121,23 +119,22 @@ class History:
 
     def add(self, advance: int, now: int, *, received: bool = False) -> None:
         """Count a summation's ``advance`` read at ``now`` in its day, week and month (a
-        register going back, ``advance`` <= 0, counts nothing); the newest of each kept."""
+        register going back, ``advance`` <= 0, counts nothing); those served kept
+        (:func:`~zse.time.core.keep_near`)."""
         if advance <= 0:
             return
         for period, most in CONSUMPTION_PERIODS.items():
             held = self._counts[received][period]
             key = self._key(period, now)
             held[key] = held.get(key, 0) + advance
-            for old in sorted(held)[: -(most + 1)]:
-                del held[old]
+            keep_near(held, key, period, most)
 
     def add_demand(self, demand: int, now: int) -> None:
         """An InstantaneousDemand fed at ``now``: the day's highest if above it."""
         day = self._key("day", now)
         held = self._max_demand.get(day)
         self._max_demand[day] = demand if held is None else max(held, demand)
-        for old in sorted(self._max_demand)[:-2]:
-            del self._max_demand[old]
+        keep_near(self._max_demand, day, "day", 1)  # today's and yesterday's
 
     def value(self, attribute: int, now: int) -> int | None:
         """``attribute``'s value at ``now`` (None: not one of the set served here)."""
@@ -150,7 +147,7 @@ class History:
         if held is None:
             return None
         way, period, back = held
-        key = self._key(period, now) - _STEP[period] * back
+        key = self._key(period, now) - PERIOD_STEP[period] * back
         return min(self._counts[way][period].get(key, 0), _TOP[period])
 
     def values(self, now: int) -> dict[int, int]:

@@ -109,7 +109,7 @@ from zse.se.prepay import (
     mask_code,
 )
 from zse.se.types import UNIT_OF_MEASURE_BCD
-from zse.time.core import LocalTime, local_period
+from zse.time.core import PERIOD_STEP, LocalTime, keep_near, local_period
 
 __all__ = [
     "ALARM_MASKS",
@@ -167,9 +167,6 @@ _NO_TIME: Final = 0xFFFFFFFF
 #: Calendar changes :meth:`PrepayAccount.friendly_times` follows to find the next period.
 _FRIENDLY_LOOK: Final = 16
 _UINT48_MAX: Final = (1 << 48) - 1
-#: How far apart two periods' keys are (:func:`~zse.time.core.local_period`: a week's is its
-#: Monday's day).
-_PERIOD_STEP: Final = {"day": 1, "week": 7, "month": 1}
 
 #: Top-ups kept for Get Top Up Log and the Top-up attribute set, newest first.
 MAX_TOP_UP_LOG: Final = 30
@@ -921,9 +918,7 @@ class PrepayAccount:
             held = self.cost[period]
             key = local_period(period, local)
             held[key] = held.get(key, 0) + amount
-            reach = most * _PERIOD_STEP[period]
-            for old in [other for other in held if abs(other - key) > reach]:
-                del held[old]
+            keep_near(held, key, period, most)
 
     def cost_consumption(self, now: int) -> dict[str, list[int]]:
         """By period ("day", "week", "month"): the cost of consumption charged in the current
@@ -933,7 +928,7 @@ class PrepayAccount:
         out: dict[str, list[int]] = {}
         for period, most in COST_CONSUMPTION_PERIODS.items():
             current = local_period(period, local)
-            step = _PERIOD_STEP[period]
+            step = PERIOD_STEP[period]
             held = self.cost[period]
             out[period] = [
                 min(held.get(current - step * back, 0), _UINT48_MAX) for back in range(most + 1)

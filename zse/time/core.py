@@ -32,6 +32,7 @@ from zse.se.ids import TimeAttribute
 __all__ = [
     "ATTRIBUTE_TYPES",
     "INVALID_TIME",
+    "PERIOD_STEP",
     "ZIGBEE_EPOCH",
     "FixedZone",
     "IanaZone",
@@ -41,6 +42,7 @@ __all__ = [
     "ZoneRule",
     "ZoneYear",
     "from_zigbee",
+    "keep_near",
     "local_period",
     "local_time",
     "local_time_by",
@@ -147,6 +149,20 @@ def local_period(period: str, local: int) -> int:
     if period == "month":
         return date.year * 12 + date.month - 1
     raise ValueError(f"no local period {period!r} (day, week or month)")
+
+
+#: How far apart the keys of consecutive local periods are (:func:`local_period`).
+PERIOD_STEP: Final = {"day": 1, "week": 7, "month": 1}
+
+
+def keep_near(held: dict[int, int], key: int, period: str, most: int) -> None:
+    """Forget the counts of ``held`` (local ``period`` key -> count) more than ``most``
+    periods from ``key``, either side: those a Historical Consumption set no longer serves.
+    By distance, not by rank: a clock set ahead, then back, leaves no future period
+    outranking the real ones (every later count was dropped as it was made)."""
+    reach = most * PERIOD_STEP[period]
+    for other in [other for other in held if abs(other - key) > reach]:
+        del held[other]
 
 
 def local_time_by(zone: Callable[[int], ZoneYear | None], time: int) -> int:
