@@ -355,7 +355,8 @@ class MeterCore(Generic[D]):
 
     def read(self, attribute: int) -> int | None:
         """An attribute's value (None: the meter does not have it), as last updated: for
-        the Historical Consumption set, :meth:`read_at` gives the value at a time."""
+        the Historical Consumption set use :meth:`read_at` (the reporting engine is given
+        its values only while one of them is reported: a reading's cost stays the meter's)."""
         return self.reporting.value(attribute)
 
     def read_at(self, attribute: int, now: int) -> int | None:
@@ -567,7 +568,8 @@ class MeterCore(Generic[D]):
         ):
             if value is not None:
                 self.reporting.update(attribute, value)
-        self._refresh_history(now)
+        if self._history_records:  # else read at the time of each read (read_at): not here
+            self._refresh_history(now)
 
     def _count(
         self,
@@ -639,8 +641,11 @@ class MeterCore(Generic[D]):
         """Configure Reporting (ZCL 2.5.7) for one attribute: the record's status (an
         attribute not supported: UNSUPPORTED_ATTRIBUTE; one without a value yet reports once
         it comes)."""
+        history = config.attribute in self.history.attributes()
+        if history:  # the engine holds the set's values only while one of them is reported
+            self._refresh_history(now)
         status = self.reporting.configure(destination, config, now)
-        if status == 0 and config.attribute in self.history.attributes():
+        if status == 0 and history:
             record = (destination, config.attribute)
             if config.max_interval == NO_REPORTING:
                 self._history_records.discard(record)

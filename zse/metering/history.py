@@ -101,6 +101,10 @@ class History:
         }
         #: Local day key -> the highest demand fed that day.
         self._max_demand: dict[int, int] = {}
+        #: The local day (days since the epoch, from the freeze time) last asked and its
+        #: periods' keys (:meth:`_key`).
+        self._day: int | None = None
+        self._keys: dict[str, int] = {}
         self._ids: dict[int, tuple[bool, str, int]] = {
             consumption_attribute(period, back, received=way): (way, period, back)
             for way in ways
@@ -115,7 +119,13 @@ class History:
         return (*self._ids, *demand, A.HISTORICAL_FREEZE_TIME)
 
     def _key(self, period: str, now: int) -> int:
-        return local_period(period, self.local(now) - self._offset)
+        """The key of ``period`` holding ``now`` (the local day's keys worked out once a
+        day: each reading asks for them)."""
+        day = (self.local(now) - self._offset) // _DAY
+        if day != self._day:
+            self._day = day
+            self._keys = {p: local_period(p, day * _DAY) for p in CONSUMPTION_PERIODS}
+        return self._keys[period]
 
     def add(self, advance: int, now: int, *, received: bool = False) -> None:
         """Count a summation's ``advance`` read at ``now`` in its day, week and month (a
@@ -126,15 +136,17 @@ class History:
         for period, most in CONSUMPTION_PERIODS.items():
             held = self._counts[received][period]
             key = self._key(period, now)
+            if key not in held:  # a new period: the ones out of reach go (once a period)
+                keep_near(held, key, period, most)
             held[key] = held.get(key, 0) + advance
-            keep_near(held, key, period, most)
 
     def add_demand(self, demand: int, now: int) -> None:
         """An InstantaneousDemand fed at ``now``: the day's highest if above it."""
         day = self._key("day", now)
         held = self._max_demand.get(day)
+        if held is None:  # a new day: today's and yesterday's kept
+            keep_near(self._max_demand, day, "day", 1)
         self._max_demand[day] = demand if held is None else max(held, demand)
-        keep_near(self._max_demand, day, "day", 1)  # today's and yesterday's
 
     def value(self, attribute: int, now: int) -> int | None:
         """``attribute``'s value at ``now`` (None: not one of the set served here)."""
@@ -151,8 +163,21 @@ class History:
         return min(self._counts[way][period].get(key, 0), _TOP[period])
 
     def values(self, now: int) -> dict[int, int]:
-        """Every attribute served and its value at ``now``."""
-        return {attribute: self.value(attribute, now) or 0 for attribute in self.attributes()}
+        """Every attribute served and its value at ``now`` (as :meth:`value`, each period's
+        key found once)."""
+        keys = {period: self._key(period, now) for period in CONSUMPTION_PERIODS}
+        out = {
+            attribute: min(
+                self._counts[way][period].get(keys[period] - PERIOD_STEP[period] * back, 0),
+                _TOP[period],
+            )
+            for attribute, (way, period, back) in self._ids.items()
+        }
+        if self.demand:
+            out[A.CURRENT_DAY_MAX_DEMAND] = self._max_demand.get(keys["day"], 0)
+            out[A.PREVIOUS_DAY_MAX_DEMAND] = self._max_demand.get(keys["day"] - 1, 0)
+        out[A.HISTORICAL_FREEZE_TIME] = self.freeze_time
+        return out
 
     def _into_day(self, time: int) -> int:
         """Seconds since the local day holding ``time`` began (at the freeze time)."""

@@ -917,8 +917,9 @@ class PrepayAccount:
         for period, most in COST_CONSUMPTION_PERIODS.items():
             held = self.cost[period]
             key = local_period(period, local)
+            if key not in held:  # a new period: the ones out of reach go (once a period)
+                keep_near(held, key, period, most)
             held[key] = held.get(key, 0) + amount
-            keep_near(held, key, period, most)
 
     def cost_consumption(self, now: int) -> dict[str, list[int]]:
         """By period ("day", "week", "month"): the cost of consumption charged in the current
