@@ -41,7 +41,7 @@ from typing import Any, Final
 from zse.records import Fields, Int, ListOf, Mismatch, TupleOf, check
 from zse.se.ids import CONSUMPTION_PERIODS, consumption_attribute
 from zse.se.ids import MeteringAttribute as A
-from zse.time.core import PERIOD_STEP, LocalTime, keep_near, local_period
+from zse.time.core import PERIOD_STEP, LocalTime, keep_near, local_period, utc_as_local
 
 __all__ = ["HISTORY_SHAPE", "History", "freeze_seconds"]
 
@@ -70,10 +70,6 @@ def freeze_seconds(freeze_time: int) -> int:
     return hours * 3600 + minutes * 60
 
 
-def _same_time(time: int) -> int:
-    return time
-
-
 class History:
     """A meter's day / week / month consumption and day's highest demand (module docstring).
 
@@ -92,7 +88,7 @@ class History:
     ) -> None:
         self._offset = freeze_seconds(freeze_time)
         self.freeze_time = freeze_time
-        self.local: LocalTime = local if local is not None else _same_time
+        self.local: LocalTime = local if local is not None else utc_as_local
         self.demand = demand
         ways = (False, True) if received else (False,)
         #: By way (received?) and period: local period key -> advance counted.

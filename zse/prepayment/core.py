@@ -109,7 +109,7 @@ from zse.se.prepay import (
     mask_code,
 )
 from zse.se.types import UNIT_OF_MEASURE_BCD
-from zse.time.core import PERIOD_STEP, LocalTime, keep_near, local_period
+from zse.time.core import PERIOD_STEP, LocalTime, keep_near, local_period, utc_as_local
 
 __all__ = [
     "ALARM_MASKS",
@@ -686,7 +686,7 @@ class PrepayAccount:
         self.config = config
         self.friendly_calendar = friendly_calendar
         #: The meter's local time at a UTC instant (the historical cost consumption's days).
-        self.local: LocalTime = local if local is not None else _same_time
+        self.local: LocalTime = local if local is not None else utc_as_local
         #: The Alarms set's masks by :data:`ALARM_MASKS` name, as written.
         self.alarm_masks: dict[str, int] = dict.fromkeys(ALARM_MASKS, _ALL_ALARMS)
         #: The top-up code alarms (table D-138 bits 1-3) of the last top-up refused; an
@@ -1534,10 +1534,6 @@ def _top_up_alarm(code: bytes, refused: TopUpResult) -> int:
     if not code.translate(None, _SEPARATORS) or len(code) > MAX_CODE_LENGTH:
         return int(PrepaymentAlarmStatus.Top_Up_Code_Error)
     return int(PrepaymentAlarmStatus.Top_Up_Code_Invalid)
-
-
-def _same_time(time: int) -> int:
-    return time
 
 
 def _issue(change: Scheduled) -> tuple[int, int]:

@@ -48,12 +48,19 @@ __all__ = [
     "local_time_by",
     "standard_time",
     "to_zigbee",
+    "utc_as_local",
     "utc_year",
     "zone_from_attributes",
 ]
 
 #: A meter's local time (ZigBee seconds) at a UTC instant (ZigBee seconds).
 LocalTime = Callable[[int], int]
+
+
+def utc_as_local(time: int) -> int:
+    """The :data:`LocalTime` of a meter that knows no zone: UTC."""
+    return time
+
 
 #: The invalid UTCTime, DstStart and DstEnd (ZCL 3.12.2.2.4, 3.12.2.2.5).
 INVALID_TIME: Final = 0xFFFFFFFF
